@@ -1,0 +1,211 @@
+"""The gateway process: listeners, timers, CRL reload, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import signal
+import ssl
+import time
+from typing import Any
+
+import uvloop
+
+from gateway.app.config import GatewayConfig
+from gateway.app.crl_watch import CrlWatcher, read_verified_crl
+from gateway.app.logging import configure_logging, get_logger
+from gateway.app.sip_io import SipDatagramProtocol, SipStreamProtocol
+from gateway.app.sip_service import SipService
+from gateway.app.tls import make_server_context
+from gateway.errors import GatewayError, PkiError
+from gateway.sip.parse import SipLimits
+from gateway.sip.registrar import Registrar, RegistrarPolicy
+from gateway.store.sqlite import SqliteStore
+
+_EXPIRY_SWEEP_S = 5.0
+
+
+def _raise_fd_limit() -> None:
+    """Hundreds of sites keep a TLS connection open each: lift the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Gateway:
+    """Owns the sockets and timers; everything else is in the service objects."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.log = get_logger("vcgw")
+        self.store = SqliteStore(config.store.path)
+        policy = RegistrarPolicy(
+            domain=config.sip.domain,
+            local_hosts=frozenset(
+                {"localhost", *(str(h.host).lower() for h in config.tls.listen)}
+            ),
+            min_expires_s=config.registrar.min_expires_s,
+            max_expires_s=config.registrar.max_expires_s,
+            default_expires_s=config.registrar.default_expires_s,
+            max_contacts_per_site=config.registrar.max_contacts_per_site,
+        )
+        self.service = SipService(
+            registrar=Registrar(policy, self.store.load_bindings()),
+            store=self.store,
+            log=self.log,
+            user_agent=config.sip.user_agent,
+        )
+        self.limits = SipLimits()
+        self._tls_context = self._make_tls_context()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._datagram_transports: list[asyncio.BaseTransport] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.revoked: frozenset[str] = self._read_crl()
+
+    def _make_tls_context(self) -> ssl.SSLContext:
+        tls = self.config.tls
+        context = make_server_context(
+            certificate=tls.certificate,
+            private_key=tls.private_key,
+            ca_certificate=tls.ca_certificate,
+            crl=tls.crl,
+            min_version=tls.min_version,
+        )
+        # The listening context stays the same object for the server's life;
+        # each handshake is switched to the newest context (fresh CRL) here.
+        context.sni_callback = self._pick_context
+        return context
+
+    def _pick_context(self, ssl_object: Any, _name: str | None, _ctx: Any) -> None:
+        if ssl_object.context is not self._tls_context:
+            ssl_object.context = self._tls_context
+
+    def _read_crl(self) -> frozenset[str]:
+        tls = self.config.tls
+        if tls.crl is None:
+            return frozenset()
+        return read_verified_crl(tls.crl, tls.ca_certificate)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        tls = self.config.tls
+        for address in tls.listen:
+            server = await loop.create_server(
+                lambda: SipStreamProtocol(self.service, self.limits, "TLS"),
+                address.host,
+                address.port,
+                ssl=self._tls_context,
+                ssl_handshake_timeout=tls.handshake_timeout_s,
+                reuse_address=True,
+                backlog=2048,
+            )
+            self._servers.append(server)
+            self.log.info("sip.listen", transport="TLS", address=str(address))
+        for address in self.config.plain.tcp:
+            server = await loop.create_server(
+                lambda: SipStreamProtocol(self.service, self.limits, "TCP"),
+                address.host,
+                address.port,
+                reuse_address=True,
+            )
+            self._servers.append(server)
+            self.log.info("sip.listen", transport="TCP", address=str(address))
+        for address in self.config.plain.udp:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: SipDatagramProtocol(self.service, self.limits),
+                local_addr=(address.host, address.port),
+            )
+            self._datagram_transports.append(transport)
+            self.log.info("sip.listen", transport="UDP", address=str(address))
+        self._tasks.append(asyncio.create_task(self._expiry_loop()))
+        if tls.crl is not None:
+            self._tasks.append(asyncio.create_task(self._crl_loop()))
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_EXPIRY_SWEEP_S)
+            try:
+                self.service.expire_bindings()
+            except GatewayError:
+                self.log.exception("sip.register.expiry_failed")
+
+    async def _crl_loop(self) -> None:
+        tls = self.config.tls
+        assert tls.crl is not None
+        watcher = CrlWatcher(tls.crl)
+        while True:
+            await asyncio.sleep(tls.crl_check_interval_s)
+            if not watcher.poll():
+                continue
+            try:
+                self.reload_crl()
+            except (GatewayError, ssl.SSLError) as exc:
+                self.log.error("tls.crl.reload_failed", error=str(exc))
+
+    def reload_crl(self) -> None:
+        """Trust the new CRL for new handshakes and drop revoked sites now."""
+        revoked = self._read_crl()
+        self._tls_context = self._make_tls_context()
+        newly = revoked - self.revoked
+        self.revoked = revoked
+        closed = self.service.drop_revoked(revoked)
+        self.log.info(
+            "tls.crl.reloaded", revoked=len(revoked), newly_revoked=len(newly),
+            connections_closed=closed,
+        )
+
+    async def serve_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._stopping.set)
+        await self.start()
+        self.log.info(
+            "gateway.ready",
+            domain=self.config.sip.domain,
+            listen=[str(a) for a in self.config.tls.listen],
+            registrations=len(self.service.registrar.all_bindings(now=time.time())),
+        )
+        await self._stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for server in self._servers:
+            server.close()
+        for connection in list(self.service.connections.values()):
+            connection.close()
+        for transport in self._datagram_transports:
+            transport.close()
+        for server in self._servers:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+        self.store.close()
+        self.log.info("gateway.stopped")
+
+
+def run_gateway(config: GatewayConfig) -> int:
+    """Serve in the foreground until SIGINT/SIGTERM. Returns the exit code."""
+    configure_logging(level=config.logging.level, fmt=config.logging.format)
+    _raise_fd_limit()
+    log = get_logger("vcgw")
+    try:
+        uvloop.run(_serve(config))
+    except PkiError as exc:
+        log.error("gateway.start_failed", error=str(exc))
+        raise
+    except OSError as exc:
+        log.error("gateway.start_failed", error=str(exc))
+        print(f"error: cannot listen: {exc.strerror or exc}")
+        return 1
+    return 0
+
+
+async def _serve(config: GatewayConfig) -> None:
+    gateway = Gateway(config)
+    await gateway.serve_until_stopped()
