@@ -113,9 +113,14 @@ class RegistrarSection:
     max_expires_s: int = 3600
     default_expires_s: int = 600
     max_contacts_per_site: int = 10
+    qualify_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
         _check(1 <= self.min_expires_s, "min_expires_s must be at least 1")
+        _check(
+            self.qualify_interval_s == 0 or 0.2 <= self.qualify_interval_s <= 3600,
+            "qualify_interval_s must be 0 (off) or 0.2-3600",
+        )
         _check(
             self.min_expires_s <= self.default_expires_s <= self.max_expires_s,
             "need min_expires_s <= default_expires_s <= max_expires_s",

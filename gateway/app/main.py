@@ -8,6 +8,7 @@ import resource
 import signal
 import ssl
 import time
+import typing
 from typing import Any
 
 import uvloop
@@ -15,9 +16,9 @@ import uvloop
 from gateway.app.config import GatewayConfig
 from gateway.app.crl_watch import CrlWatcher, read_verified_crl
 from gateway.app.logging import configure_logging, get_logger
-from gateway.app.sip_io import SipDatagramProtocol, SipStreamProtocol
+from gateway.app.sip_io import Connection, SipDatagramProtocol, SipStreamProtocol, contact_address
 from gateway.app.sip_service import SipService
-from gateway.app.tls import make_server_context
+from gateway.app.tls import make_client_context, make_server_context
 from gateway.errors import GatewayError, PkiError
 from gateway.sip.parse import SipLimits
 from gateway.sip.registrar import Registrar, RegistrarPolicy
@@ -58,6 +59,7 @@ class Gateway:
         )
         self.limits = SipLimits()
         self._tls_context = self._make_tls_context()
+        self._client_context = self._make_client_context()
         self._servers: list[asyncio.AbstractServer] = []
         self._datagram_transports: list[asyncio.BaseTransport] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,6 +79,16 @@ class Gateway:
         # each handshake is switched to the newest context (fresh CRL) here.
         context.sni_callback = self._pick_context
         return context
+
+    def _make_client_context(self) -> ssl.SSLContext:
+        tls = self.config.tls
+        return make_client_context(
+            certificate=tls.certificate,
+            private_key=tls.private_key,
+            ca_certificate=tls.ca_certificate,
+            crl=tls.crl,
+            min_version=tls.min_version,
+        )
 
     def _pick_context(self, ssl_object: Any, _name: str | None, _ctx: Any) -> None:
         if ssl_object.context is not self._tls_context:
@@ -122,6 +134,8 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._expiry_loop()))
         if tls.crl is not None:
             self._tasks.append(asyncio.create_task(self._crl_loop()))
+        if self.config.registrar.qualify_interval_s > 0:
+            self._tasks.append(asyncio.create_task(self._qualify_loop()))
 
     async def _expiry_loop(self) -> None:
         while True:
@@ -144,10 +158,78 @@ class Gateway:
             except (GatewayError, ssl.SSLError) as exc:
                 self.log.error("tls.crl.reload_failed", error=str(exc))
 
+    async def _qualify_loop(self) -> None:
+        interval = self.config.registrar.qualify_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            sites = self.service.registrar.sites()
+            await asyncio.gather(*(self.qualify(site) for site in sites))
+
+    async def qualify(self, site: str) -> None:
+        """OPTIONS to one site over its flow, or over a new TLS connection."""
+        started = time.monotonic()
+        try:
+            connection = self.service.flow_for_site(site)
+            if connection is None:
+                connection = await self.connect_to_site(site)
+            binding = self.service.registrar.bindings(site, now=time.time())
+            target = binding[0].contact if binding else f"sip:{site}@{self.config.sip.domain}"
+            response = await self.service.send_options(connection, target)
+        except (OSError, ConnectionError, asyncio.TimeoutError, GatewayError) as exc:
+            self.log.warning("sip.qualify.failed", site=site, error=str(exc) or type(exc).__name__)
+            return
+        self.log.info(
+            "sip.qualify.ok",
+            site=site,
+            status=response.status,
+            flow=connection.flow_id,
+            rtt_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+    async def connect_to_site(self, site: str) -> Connection:
+        """Open a TLS connection to a registered contact of ``site``.
+
+        The peer's certificate must chain to our CA (checked by the context)
+        and name ``site`` (checked here), since sites are reached by address.
+        """
+        loop = asyncio.get_running_loop()
+        for binding in self.service.registrar.bindings(site, now=time.time()):
+            host, port = contact_address(binding.contact)
+            try:
+                _, protocol = await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: SipStreamProtocol(self.service, self.limits, "TLS"),
+                        host,
+                        port,
+                        ssl=self._client_context,
+                        server_hostname="",
+                        ssl_handshake_timeout=self.config.tls.handshake_timeout_s,
+                    ),
+                    self.config.tls.handshake_timeout_s,
+                )
+            except (OSError, asyncio.TimeoutError) as exc:
+                self.log.warning(
+                    "sip.flow.connect_failed", site=site, contact=binding.contact,
+                    error=str(exc) or type(exc).__name__,
+                )
+                continue
+            connection = typing.cast(SipStreamProtocol, protocol).connection
+            assert connection is not None
+            identity = connection.identity
+            if identity is None or identity.site != site:
+                connection.close()
+                raise PkiError(
+                    f"{binding.contact} presented a certificate for "
+                    f"{identity.site if identity else 'no site'}, not {site}"
+                )
+            return connection
+        raise ConnectionError(f"no reachable contact for site {site}")
+
     def reload_crl(self) -> None:
         """Trust the new CRL for new handshakes and drop revoked sites now."""
         revoked = self._read_crl()
         self._tls_context = self._make_tls_context()
+        self._client_context = self._make_client_context()
         newly = revoked - self.revoked
         self.revoked = revoked
         closed = self.service.drop_revoked(revoked)

@@ -24,6 +24,7 @@ from gateway.sip.message import SipMessage, SipRequest, make_response
 from gateway.sip.parse import SipLimits, parse_message
 from gateway.sip.registrar import PeerIdentity
 from gateway.sip.serialize import serialize
+from gateway.sip.uri import SipUri, parse_uri
 
 _flow_numbers = itertools.count(1)
 
@@ -220,6 +221,15 @@ class SipDatagramProtocol(asyncio.DatagramProtocol):
             answer_unparsable(data, exc, connection)
             return
         self._sink.on_message(message, connection)
+
+
+def contact_address(contact: str) -> tuple[str, int]:
+    """Host and port to connect to for a registered TLS contact URI."""
+    uri = parse_uri(contact)
+    if not isinstance(uri, SipUri):
+        raise RemoteSipError(f"contact {contact} is not a sip/sips URI")
+    default = 5061 if uri.scheme == "sips" or (uri.transport or "").lower() == "tls" else 5060
+    return uri.host.strip("[]"), uri.port or default
 
 
 def request_summary(request: SipRequest) -> dict[str, str]:

@@ -248,11 +248,20 @@ class SipService:
         return closed
 
     def flow_for_site(self, site: str) -> Connection | None:
-        """The live connection a site registered over (RFC 5626 flow reuse)."""
+        """The live connection to reach ``site`` (RFC 5626 flow reuse).
+
+        The connection a binding was registered over comes first; else any
+        live connection whose verified certificate names the site (one the
+        gateway opened earlier when the registration flow was gone).
+        """
         now = self._wall_clock()
         for binding in self.registrar.bindings(site, now=now):
             connection = self.connections.get(binding.flow)
             if connection is not None and not connection.is_closed:
+                return connection
+        for connection in self.connections.values():
+            identity = connection.identity
+            if identity is not None and identity.site == site and not connection.is_closed:
                 return connection
         return None
 
