@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.sip.grammar import CSeq, NameAddr, Via
+    from gateway.sip.uri import AbsoluteUri, SipUri, TelUri
 
 # RFC 3261 §7.3.3 and the IANA registry: compact form -> full name (lower case).
 COMPACT_FORMS: dict[str, str] = {
@@ -270,6 +271,14 @@ class SipRequest(_MessageBase):
     def is_request(self) -> bool:
         return True
 
+    @property
+    def request_uri(self) -> SipUri | TelUri | AbsoluteUri:
+        """The parsed Request-URI (parsed on each call, since ``uri`` is a
+        plain field that callers may reassign). Raises RemoteSipError(400)."""
+        from gateway.sip.uri import parse_uri
+
+        return parse_uri(self.uri)
+
 
 @dataclass(slots=True, eq=False)
 class SipResponse(_MessageBase):
@@ -283,7 +292,22 @@ class SipResponse(_MessageBase):
         return False
 
 
-SipMessage = Union[SipRequest, SipResponse]
+SipMessage = SipRequest | SipResponse
+
+
+def _has_tag(value: str) -> bool:
+    """True when a To/From value carries a tag parameter (§19.3).
+
+    Uses the grammar so that ``;TAG = x`` counts and a ``tag`` inside the URI
+    does not; a value the grammar rejects falls back to a plain text search.
+    """
+    from gateway.sip.errors import RemoteSipError
+    from gateway.sip.grammar import parse_name_addr
+
+    try:
+        return parse_name_addr(value).tag is not None
+    except RemoteSipError:
+        return ";tag=" in value.replace(" ", "").lower()
 
 
 def make_response(
@@ -309,7 +333,7 @@ def make_response(
         if canon in ("via", "from", "call-id", "cseq"):
             headers.add(name, value)
         elif canon == "to":
-            if to_tag is not None and ";tag=" not in value.replace(" ", "").lower():
+            if to_tag is not None and not _has_tag(value):
                 value = f"{value};tag={to_tag}"
             headers.add(name, value)
         elif canon == "record-route" and 100 < status < 300:
