@@ -26,7 +26,11 @@ class HostPort:
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return (
+            f"[{self.host}]:{self.port}"
+            if ":" in self.host
+            else f"{self.host}:{self.port}"
+        )
 
 
 def parse_host_port(text: str, *, default_port: int | None = None) -> HostPort:
@@ -116,7 +120,7 @@ class RegistrarSection:
     qualify_interval_s: float = 60.0
 
     def __post_init__(self) -> None:
-        _check(1 <= self.min_expires_s, "min_expires_s must be at least 1")
+        _check(self.min_expires_s >= 1, "min_expires_s must be at least 1")
         _check(
             self.qualify_interval_s == 0 or 0.2 <= self.qualify_interval_s <= 3600,
             "qualify_interval_s must be 0 (off) or 0.2-3600",
@@ -136,7 +140,9 @@ class StoreSection:
     path: Path = Path("vcgw.sqlite3")
 
     def __post_init__(self) -> None:
-        _check(self.backend == "sqlite", "backend must be 'sqlite' (the only one so far)")
+        _check(
+            self.backend == "sqlite", "backend must be 'sqlite' (the only one so far)"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,7 +239,9 @@ def _build_section(
             if spec.default is MISSING and spec.default_factory is MISSING:
                 raise ConfigError(f"{where}: {key} is missing")
             if isinstance(spec.default, Path) and not spec.default.is_absolute():
-                values[name] = base_dir / spec.default  # Defaults are file-relative too.
+                values[name] = (
+                    base_dir / spec.default
+                )  # Defaults are file-relative too.
             continue
         values[name] = _convert(table[name], hints[name], key, base_dir, where)
     try:
@@ -305,5 +313,7 @@ def check_files(config: GatewayConfig) -> list[str]:
             ipaddress.ip_address(listener.host)
         except ValueError:
             if listener.host != "localhost":
-                problems.append(f"listen address {listener}: host must be an IP address")
+                problems.append(
+                    f"listen address {listener}: host must be an IP address"
+                )
     return problems

@@ -8,6 +8,8 @@ reported, so a bad copy never opens the door.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -17,19 +19,32 @@ from gateway.errors import PkiError
 from gateway.pki.identity import format_serial
 
 
-def read_verified_crl(crl_path: Path, ca_cert_path: Path) -> frozenset[str]:
-    """Revoked serials of ``crl_path``; PkiError if it is unreadable or unsigned."""
+@dataclass(frozen=True, slots=True)
+class VerifiedCrl:
+    """Revoked serials (hex, as `vcgw ca list` prints them) and the CRL's end."""
+
+    revoked: frozenset[str]
+    next_update: datetime | None
+
+
+def read_verified_crl(crl_path: Path, ca_cert_path: Path) -> VerifiedCrl:
+    """Read ``crl_path``; PkiError if it is unreadable or not signed by the CA."""
     try:
         crl = x509.load_pem_x509_crl(crl_path.read_bytes())
         ca = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     except (OSError, ValueError) as exc:
-        raise PkiError(f"cannot read CRL {crl_path} or CA {ca_cert_path}: {exc}") from exc
+        raise PkiError(
+            f"cannot read CRL {crl_path} or CA {ca_cert_path}: {exc}"
+        ) from exc
     public_key = ca.public_key()
     if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise PkiError(f"CA {ca_cert_path}: unsupported key type")
     if not crl.is_signature_valid(public_key):
         raise PkiError(f"CRL {crl_path} is not signed by the CA {ca_cert_path}")
-    return frozenset(format_serial(entry.serial_number) for entry in crl)
+    return VerifiedCrl(
+        revoked=frozenset(format_serial(entry.serial_number) for entry in crl),
+        next_update=crl.next_update_utc,
+    )
 
 
 class CrlWatcher:

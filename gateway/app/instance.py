@@ -97,7 +97,9 @@ def init_instance(
 
 def _write_new_file(path: Path, text: str) -> None:
     """Write atomically; fail if the file appeared meanwhile."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".gateway.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=".gateway.", suffix=".tmp"
+    )
     try:
         os.fchmod(handle, 0o644)  # Config is not secret; keys live in certs/.
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -26,9 +26,7 @@ _SDES_INLINE = re.compile(r"(inline:)[A-Za-z0-9+/=]+", re.IGNORECASE)
 _SECRET_ASSIGNMENT = re.compile(
     r"(?i)\b(password|passwd|passphrase|secret|pass)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
 )
-_AUTHORIZATION = re.compile(
-    r"(?im)^((?:proxy-)?authorization\s*:\s*)(\S+)[^\r\n]*"
-)
+_AUTHORIZATION = re.compile(r"(?im)^((?:proxy-)?authorization\s*:\s*)(\S+)[^\r\n]*")
 _SECRET_KEYS = frozenset(
     {
         "password",

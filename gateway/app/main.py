@@ -8,7 +8,7 @@ import resource
 import signal
 import ssl
 import time
-import typing
+from datetime import UTC, datetime
 from typing import Any
 
 import uvloop
@@ -16,7 +16,12 @@ import uvloop
 from gateway.app.config import GatewayConfig
 from gateway.app.crl_watch import CrlWatcher, read_verified_crl
 from gateway.app.logging import configure_logging, get_logger
-from gateway.app.sip_io import Connection, SipDatagramProtocol, SipStreamProtocol, contact_address
+from gateway.app.sip_io import (
+    Connection,
+    SipDatagramProtocol,
+    SipStreamProtocol,
+    contact_address,
+)
 from gateway.app.sip_service import SipService
 from gateway.app.tls import make_client_context, make_server_context
 from gateway.errors import GatewayError, PkiError
@@ -25,6 +30,8 @@ from gateway.sip.registrar import Registrar, RegistrarPolicy
 from gateway.store.sqlite import SqliteStore
 
 _EXPIRY_SWEEP_S = 5.0
+_CRL_WARN_S = 2 * 86400.0
+_CRL_FRESHNESS_CHECK_S = 3600.0
 
 
 def _raise_fd_limit() -> None:
@@ -98,7 +105,29 @@ class Gateway:
         tls = self.config.tls
         if tls.crl is None:
             return frozenset()
-        return read_verified_crl(tls.crl, tls.ca_certificate)
+        crl = read_verified_crl(tls.crl, tls.ca_certificate)
+        self._check_crl_freshness(crl.next_update)
+        return crl.revoked
+
+    def _check_crl_freshness(self, next_update: datetime | None) -> None:
+        """Warn before the CRL expires: after nextUpdate OpenSSL refuses every site."""
+        if next_update is None:
+            return
+        left_s = (next_update - datetime.now(UTC)).total_seconds()
+        if left_s <= 0:
+            self.log.error(
+                "tls.crl.expired",
+                crl=str(self.config.tls.crl),
+                next_update=next_update.isoformat(),
+                action="run: vcgw ca crl",
+            )
+        elif left_s < _CRL_WARN_S:
+            self.log.warning(
+                "tls.crl.expiring",
+                crl=str(self.config.tls.crl),
+                next_update=next_update.isoformat(),
+                action="run: vcgw ca crl",
+            )
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -149,9 +178,14 @@ class Gateway:
         tls = self.config.tls
         assert tls.crl is not None
         watcher = CrlWatcher(tls.crl)
+        last_freshness_check = time.monotonic()
         while True:
             await asyncio.sleep(tls.crl_check_interval_s)
             if not watcher.poll():
+                if time.monotonic() - last_freshness_check > _CRL_FRESHNESS_CHECK_S:
+                    last_freshness_check = time.monotonic()
+                    with contextlib.suppress(GatewayError):
+                        self._read_crl()
                 continue
             try:
                 self.reload_crl()
@@ -173,10 +207,16 @@ class Gateway:
             if connection is None:
                 connection = await self.connect_to_site(site)
             binding = self.service.registrar.bindings(site, now=time.time())
-            target = binding[0].contact if binding else f"sip:{site}@{self.config.sip.domain}"
+            target = (
+                binding[0].contact
+                if binding
+                else f"sip:{site}@{self.config.sip.domain}"
+            )
             response = await self.service.send_options(connection, target)
-        except (OSError, ConnectionError, asyncio.TimeoutError, GatewayError) as exc:
-            self.log.warning("sip.qualify.failed", site=site, error=str(exc) or type(exc).__name__)
+        except (TimeoutError, OSError, ConnectionError, GatewayError) as exc:
+            self.log.warning(
+                "sip.qualify.failed", site=site, error=str(exc) or type(exc).__name__
+            )
             return
         self.log.info(
             "sip.qualify.ok",
@@ -207,13 +247,15 @@ class Gateway:
                     ),
                     self.config.tls.handshake_timeout_s,
                 )
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 self.log.warning(
-                    "sip.flow.connect_failed", site=site, contact=binding.contact,
+                    "sip.flow.connect_failed",
+                    site=site,
+                    contact=binding.contact,
                     error=str(exc) or type(exc).__name__,
                 )
                 continue
-            connection = typing.cast(SipStreamProtocol, protocol).connection
+            connection = protocol.connection
             assert connection is not None
             identity = connection.identity
             if identity is None or identity.site != site:
@@ -234,7 +276,9 @@ class Gateway:
         self.revoked = revoked
         closed = self.service.drop_revoked(revoked)
         self.log.info(
-            "tls.crl.reloaded", revoked=len(revoked), newly_revoked=len(newly),
+            "tls.crl.reloaded",
+            revoked=len(revoked),
+            newly_revoked=len(newly),
             connections_closed=closed,
         )
 

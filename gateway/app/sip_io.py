@@ -90,10 +90,14 @@ def identity_from_ssl(ssl_object: ssl.SSLObject | None) -> PeerIdentity | None:
         found = site_identity_from_der(der)
     except PkiError:
         return None
-    return PeerIdentity(site=found.site, domain=found.domain, cert_serial=found.serial_hex)
+    return PeerIdentity(
+        site=found.site, domain=found.domain, cert_serial=found.serial_hex
+    )
 
 
-def answer_unparsable(data: bytes, error: RemoteSipError, connection: Connection) -> bool:
+def answer_unparsable(
+    data: bytes, error: RemoteSipError, connection: Connection
+) -> bool:
     """Send the error status for a request that framed but did not parse.
 
     We can only answer when the headers a response copies are readable; a
@@ -105,7 +109,9 @@ def answer_unparsable(data: bytes, error: RemoteSipError, connection: Connection
     if not lines or lines[0].startswith("SIP/"):
         return False  # Responses are never answered.
     wanted = ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")
-    kept = [line for line in lines[1:] if line.split(":", 1)[0].strip().lower() in wanted]
+    kept = [
+        line for line in lines[1:] if line.split(":", 1)[0].strip().lower() in wanted
+    ]
     if len(kept) < 5:
         return False
     response = (
@@ -120,7 +126,9 @@ def answer_unparsable(data: bytes, error: RemoteSipError, connection: Connection
 class SipStreamProtocol(asyncio.Protocol):
     """TLS or TCP SIP connection."""
 
-    def __init__(self, sink: MessageSink, limits: SipLimits, transport_name: str) -> None:
+    def __init__(
+        self, sink: MessageSink, limits: SipLimits, transport_name: str
+    ) -> None:
         self._sink = sink
         self._limits = limits
         self._framer = StreamFramer(limits)
@@ -228,7 +236,9 @@ def contact_address(contact: str) -> tuple[str, int]:
     uri = parse_uri(contact)
     if not isinstance(uri, SipUri):
         raise RemoteSipError(f"contact {contact} is not a sip/sips URI")
-    default = 5061 if uri.scheme == "sips" or (uri.transport or "").lower() == "tls" else 5060
+    default = (
+        5061 if uri.scheme == "sips" or (uri.transport or "").lower() == "tls" else 5060
+    )
     return uri.host.strip("[]"), uri.port or default
 
 

@@ -13,7 +13,13 @@ from typing import Any
 
 from gateway.app.sip_io import Connection
 from gateway.sip.ids import IdSource
-from gateway.sip.message import Headers, SipMessage, SipRequest, SipResponse, make_response
+from gateway.sip.message import (
+    Headers,
+    SipMessage,
+    SipRequest,
+    SipResponse,
+    make_response,
+)
 from gateway.sip.registrar import FlowInfo, Registrar
 from gateway.store.base import Store
 
@@ -72,7 +78,9 @@ class SipService:
 
     def on_bad_input(self, connection: Connection, reason: str) -> None:
         self._log.warning(
-            "sip.message.rejected", flow=connection.flow_id, peer=connection.peer_text,
+            "sip.message.rejected",
+            flow=connection.flow_id,
+            peer=connection.peer_text,
             reason=reason,
         )
 
@@ -189,8 +197,11 @@ class SipService:
                 [
                     ("Via", f"SIP/2.0/{connection.transport} {host};branch={branch}"),
                     ("Max-Forwards", "70"),
-                    ("From", f"<sip:gateway@{self.registrar.policy.domain}>;tag="
-                     f"{self._ids.new_tag()}"),
+                    (
+                        "From",
+                        f"<sip:gateway@{self.registrar.policy.domain}>;tag="
+                        f"{self._ids.new_tag()}",
+                    ),
                     ("To", f"<{target}>"),
                     ("Call-ID", self._ids.new_call_id(host)),
                     ("CSeq", "1 OPTIONS"),
@@ -213,7 +224,9 @@ class SipService:
         """Drop expired bindings and persist the sites that changed."""
         now = self._wall_clock()
         for site in self.registrar.expire(now=now):
-            self._store.replace_site_bindings(site, self.registrar.bindings(site, now=now))
+            self._store.replace_site_bindings(
+                site, self.registrar.bindings(site, now=now)
+            )
             self._log.info("sip.register.expired", site=site)
 
     def drop_revoked(self, revoked_serials: frozenset[str]) -> int:
@@ -261,7 +274,10 @@ class SipService:
                 return connection
         for connection in self.connections.values():
             identity = connection.identity
-            if identity is not None and identity.site == site and not connection.is_closed:
+            if (
+                identity is not None
+                and identity.site == site
+                and not connection.is_closed
+            ):
                 return connection
         return None
-

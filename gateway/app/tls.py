@@ -91,7 +91,9 @@ def _load_chain(context: ssl.SSLContext, certificate: Path, private_key: Path) -
         ) from exc
 
 
-def _load_trust(context: ssl.SSLContext, ca_certificate: Path, crl: Path | None) -> None:
+def _load_trust(
+    context: ssl.SSLContext, ca_certificate: Path, crl: Path | None
+) -> None:
     try:
         context.load_verify_locations(cafile=str(ca_certificate))
         if crl is not None:

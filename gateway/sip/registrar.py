@@ -226,11 +226,8 @@ class Registrar:
                 return None
             key = str(contact.uri)
             old = result.get(key)
-            if old is not None and old.call_id == request.call_id:
-                if request.cseq.seq <= old.cseq:
-                    raise RemoteSipError(
-                        "CSeq is not higher than the last REGISTER", 500
-                    )
+            if old is not None and _is_replay(request, old):
+                raise RemoteSipError("CSeq is not higher than the last REGISTER", 500)
             if expires == 0:
                 result.pop(key, None)
                 continue
@@ -249,7 +246,7 @@ class Registrar:
         self, request: SipRequest, current: list[Binding]
     ) -> tuple[Binding, ...]:
         for binding in current:
-            if binding.call_id == request.call_id and request.cseq.seq <= binding.cseq:
+            if _is_replay(request, binding):
                 raise RemoteSipError("CSeq is not higher than the last REGISTER", 500)
         return ()
 
@@ -270,6 +267,11 @@ class Registrar:
             response.headers.add("Contact", f"<{binding.contact}>;expires={remaining}")
         response.headers.add("Date", formatdate(now, usegmt=True))
         return response
+
+
+def _is_replay(request: SipRequest, binding: Binding) -> bool:
+    """Same Call-ID with a CSeq not above the stored one (§10.3 step 7)."""
+    return binding.call_id == request.call_id and request.cseq.seq <= binding.cseq
 
 
 def _aor_uri(to_addr: NameAddr) -> SipUri:

@@ -64,7 +64,9 @@ class SqliteStore:
         rows = self._db.execute(
             f"SELECT {', '.join(_BINDING_COLUMNS)} FROM bindings ORDER BY site, contact"
         ).fetchall()
-        return [Binding(**dict(zip(_BINDING_COLUMNS, row, strict=True))) for row in rows]
+        return [
+            Binding(**dict(zip(_BINDING_COLUMNS, row, strict=True))) for row in rows
+        ]
 
     def replace_site_bindings(self, site: str, bindings: Sequence[Binding]) -> None:
         placeholders = ", ".join("?" for _ in _BINDING_COLUMNS)
