@@ -57,6 +57,10 @@ def reason_phrase(status: int) -> str:
     """The standard phrase for ``status``, or a class default."""
     if status in REASON_PHRASES:
         return REASON_PHRASES[status]
-    return {1: "Trying", 2: "OK", 3: "Redirect", 4: "Client Error", 5: "Server Error"}.get(
-        status // 100, "Global Failure"
-    )
+    return {
+        1: "Trying",
+        2: "OK",
+        3: "Redirect",
+        4: "Client Error",
+        5: "Server Error",
+    }.get(status // 100, "Global Failure")

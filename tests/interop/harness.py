@@ -35,7 +35,9 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(probe.getsockname()[1])
 
 
-def run_vcgw(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_vcgw(
+    *args: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the `vcgw` CLI as a user would, capturing its output."""
     result = subprocess.run(
         [*VCGW, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
@@ -125,21 +127,27 @@ class GatewayProcess:
                 found.append(entry)
         return found
 
-    def wait_event(self, name: str, *, timeout_s: float = 10.0, **fields: Any) -> dict[str, Any]:
+    def wait_event(
+        self, name: str, *, timeout_s: float = 10.0, **fields: Any
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for entry in self.events(name):
                 if all(entry.get(k) == v for k, v in fields.items()):
                     return entry
             time.sleep(0.05)
-        raise AssertionError(f"no {name} {fields} within {timeout_s}s:\n{self.log_text()[-4000:]}")
+        raise AssertionError(
+            f"no {name} {fields} within {timeout_s}s:\n{self.log_text()[-4000:]}"
+        )
 
     def registrations(self) -> list[dict[str, Any]]:
         result = run_vcgw("registrations", "--config", str(self.config_path), "--json")
         rows: list[dict[str, Any]] = json.loads(result.stdout)
         return rows
 
-    def ca_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def ca_cli(
+        self, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run_vcgw("ca", "--ca-dir", str(self.ca_dir), *args, check=check)
 
     def keep_logs(self, test_name: str) -> Path:
@@ -150,7 +158,9 @@ class GatewayProcess:
         return target
 
 
-def site_tls_context(gateway: GatewayProcess, site: IssuedCertificate) -> ssl.SSLContext:
+def site_tls_context(
+    gateway: GatewayProcess, site: IssuedCertificate
+) -> ssl.SSLContext:
     """A client context presenting ``site``'s certificate, trusting the CA."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(str(gateway.ca_dir / "ca.crt"))
@@ -206,7 +216,9 @@ def status_of(response: str) -> int:
 
 
 def lines_with(text: str, prefix: str) -> Iterator[str]:
-    return (line for line in text.splitlines() if line.lower().startswith(prefix.lower()))
+    return (
+        line for line in text.splitlines() if line.lower().startswith(prefix.lower())
+    )
 
 
 def command_exists(name: str) -> bool:

@@ -47,7 +47,9 @@ def answer_options(stream: ssl.SSLSocket) -> str:
         for line in request.split("\r\n")
         if line.split(":", 1)[0].lower() in ("via", "from", "to", "call-id", "cseq")
     ]
-    lines = [line + ";tag=site" if line.lower().startswith("to:") else line for line in kept]
+    lines = [
+        line + ";tag=site" if line.lower().startswith("to:") else line for line in kept
+    ]
     answer = "SIP/2.0 200 OK\r\n" + "\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n"
     stream.sendall(answer.encode())
     return request
@@ -98,7 +100,8 @@ def test_options_go_over_the_registration_flow_then_a_new_one(
         entries = []
         for _ in range(100):
             entries = [
-                e for e in gateway.events("sip.qualify.ok")
+                e
+                for e in gateway.events("sip.qualify.ok")
                 if e["site"] == "xa-flow" and e["flow"] != registered_flow
             ]
             if entries:

@@ -36,14 +36,19 @@ def test_make_run_serves_tls_chained_to_dev_ca(tmp_path: Path) -> None:
     """
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 5061)) == 0:
-            raise AssertionError("127.0.0.1:5061 is taken: stop the other gateway first")
+            raise AssertionError(
+                "127.0.0.1:5061 is taken: stop the other gateway first"
+            )
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy2(REPO / name, tmp_path / name)  # copy2 keeps mtimes: no reinstall.
     venv = REPO / ".venv"
     log = open(tmp_path / "make-run.log", "wb")  # noqa: SIM115
     make = subprocess.Popen(
         ["make", "--no-print-directory", "run", f"VENV={venv}"],
-        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         assert wait_port(5061, 60), (tmp_path / "make-run.log").read_text()
@@ -52,22 +57,42 @@ def test_make_run_serves_tls_chained_to_dev_ca(tmp_path: Path) -> None:
         key_mode = (tmp_path / "certs" / "private" / "ca.key").stat().st_mode & 0o777
         assert key_mode == 0o600
         site = subprocess.run(
-            [str(venv / "bin" / "vcgw"), "ca", "issue", "xa-make-run",
-             "--key-type", "ec-p256"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            [
+                str(venv / "bin" / "vcgw"),
+                "ca",
+                "issue",
+                "xa-make-run",
+                "--key-type",
+                "ec-p256",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert site.returncode == 0, site.stderr
         site_dir = tmp_path / "certs" / "sites" / "xa-make-run"
         s_client = subprocess.run(
             [
-                "openssl", "s_client", "-connect", "127.0.0.1:5061",
-                "-CAfile", str(tmp_path / "certs" / "ca.crt"),
-                "-verify_return_error", "-verify_hostname", "localhost",
-                "-cert", str(site_dir / "xa-make-run.crt"),
-                "-key", str(site_dir / "xa-make-run.key"),
+                "openssl",
+                "s_client",
+                "-connect",
+                "127.0.0.1:5061",
+                "-CAfile",
+                str(tmp_path / "certs" / "ca.crt"),
+                "-verify_return_error",
+                "-verify_hostname",
+                "localhost",
+                "-cert",
+                str(site_dir / "xa-make-run.crt"),
+                "-key",
+                str(site_dir / "xa-make-run.key"),
                 "-tls1_2",
             ],
-            input="", capture_output=True, text=True, timeout=30,
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert s_client.returncode == 0, s_client.stdout + s_client.stderr
         assert "Verify return code: 0 (ok)" in s_client.stdout

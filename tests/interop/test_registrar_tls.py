@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -30,7 +31,8 @@ def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayP
     process = GatewayProcess(
         tmp_path / "gw",
         extra_config=(
-            f'\n[plain]\ntcp = ["127.0.0.1:{tcp_port}"]\nudp = ["127.0.0.1:{udp_port}"]\n'
+            f'\n[plain]\ntcp = ["127.0.0.1:{tcp_port}"]\n'
+            f'udp = ["127.0.0.1:{udp_port}"]\n'
         ),
     )
     process.plain_tcp_port = tcp_port  # type: ignore[attr-defined]
@@ -89,7 +91,10 @@ def test_certificate_from_another_ca_fails_handshake(
 ) -> None:
     """A certificate of a foreign CA, even with a matching name, gets no entry."""
     rogue = CertificateAuthority.create(
-        tmp_path / "rogue", org="rogue", domain="vcgw.test", key_type="ec-p256",
+        tmp_path / "rogue",
+        org="rogue",
+        domain="vcgw.test",
+        key_type="ec-p256",
         now=datetime.now(UTC),
     )
     fake = rogue.issue_site("xa-a", key_type="ec-p256", now=datetime.now(UTC))
@@ -131,9 +136,10 @@ def test_revoked_site_is_dropped_within_5s_and_refused(gateway: GatewayProcess) 
     site = gateway.issue_site("xa-revoked")
     other = gateway.issue_site("xa-stays")
     context = site_tls_context(gateway, site)
-    with connect(gateway, context) as tls, connect(
-        gateway, site_tls_context(gateway, other)
-    ) as other_tls:
+    with (
+        connect(gateway, context) as tls,
+        connect(gateway, site_tls_context(gateway, other)) as other_tls,
+    ):
         tls.sendall(register_request("xa-revoked"))
         assert status_of(read_response(tls)) == 200
         other_tls.sendall(register_request("xa-stays"))
@@ -198,16 +204,16 @@ def test_garbage_gets_400_or_close_and_gateway_keeps_serving(
     site = gateway.issue_site("xa-bad")
     context = site_tls_context(gateway, site)
     with connect(gateway, context) as tls:
-        bad = register_request("xa-bad").replace(b"CSeq: 1 REGISTER", b"CSeq: x REGISTER")
+        bad = register_request("xa-bad").replace(
+            b"CSeq: 1 REGISTER", b"CSeq: x REGISTER"
+        )
         tls.sendall(bad)
         assert status_of(read_response(tls)) == 400
     with connect(gateway, context) as tls:
         tls.sendall(b"\x16\x03\x01garbage\r\n\r\n" * 10)
         tls.settimeout(5)
-        try:
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
             assert tls.recv(1024) == b""
-        except (ConnectionError, ssl.SSLError):
-            pass
     with connect(gateway, context) as tls:
         tls.sendall(register_request("xa-bad"))
         assert status_of(read_response(tls)) == 200

@@ -42,7 +42,8 @@ def start_stunnel(
         f"[{site}]\nclient = yes\naccept = 127.0.0.1:{port}\n"
         f"connect = 127.0.0.1:{gateway.port}\n"
         f"cert = {issued.cert_path}\nkey = {issued.key_path}\n"
-        f"CAfile = {gateway.ca_dir / 'ca.crt'}\nverifyChain = yes\ncheckHost = localhost\n"
+        f"CAfile = {gateway.ca_dir / 'ca.crt'}\n"
+        "verifyChain = yes\ncheckHost = localhost\n"
         "sslVersionMin = TLSv1.2\n",
         encoding="utf-8",
     )

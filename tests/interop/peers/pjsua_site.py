@@ -27,7 +27,7 @@ class SiteAccount(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.reg_events: list[dict[str, object]] = []
 
-    def onRegState(self, prm: pj.OnRegStateParam) -> None:  # noqa: N802 (pjsua2 API)
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
         info = self.getInfo()
         event = {
             "event": "reg",

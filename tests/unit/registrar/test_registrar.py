@@ -17,7 +17,9 @@ POLICY = RegistrarPolicy(
     default_expires_s=600,
     max_contacts_per_site=3,
 )
-TLS_FLOW = FlowInfo(flow_id="tls-1", transport="TLS", peer="127.0.0.1:40000", is_secure=True)
+TLS_FLOW = FlowInfo(
+    flow_id="tls-1", transport="TLS", peer="127.0.0.1:40000", is_secure=True
+)
 ALICE = PeerIdentity(site="xa-a", domain="vcgw.test", cert_serial="0a")
 
 
@@ -52,7 +54,9 @@ def register(
 def test_register_binds_contact_and_answers_with_expires() -> None:
     """A matching site registers; 200 lists the contact with its expiry."""
     registrar = Registrar(POLICY)
-    outcome = registrar.handle_register(register(), identity=ALICE, flow=TLS_FLOW, now=NOW)
+    outcome = registrar.handle_register(
+        register(), identity=ALICE, flow=TLS_FLOW, now=NOW
+    )
     assert outcome.response.status == 200
     assert outcome.refusal is None
     assert outcome.site == "xa-a"
@@ -83,7 +87,9 @@ def test_refresh_remove_and_star() -> None:
         "sip:xa-a@127.0.0.1:40001;transport=tls"
     ]
     star = register(contacts=("*",), expires=0, cseq=5)
-    outcome = registrar.handle_register(star, identity=ALICE, flow=TLS_FLOW, now=NOW + 102)
+    outcome = registrar.handle_register(
+        star, identity=ALICE, flow=TLS_FLOW, now=NOW + 102
+    )
     assert outcome.response.status == 200
     assert outcome.bindings == ()
     assert registrar.bindings("xa-a", now=NOW + 102) == []
@@ -225,7 +231,9 @@ def test_outbound_instance_and_reg_id_replace_old_flow() -> None:
     inst = ';+sip.instance="<urn:uuid:00000000-0000-0000-0000-000000000001>";reg-id=1'
     first = register(contacts=(f"<sip:a@127.0.0.1:1;transport=tls>{inst}",))
     registrar.handle_register(first, identity=ALICE, flow=TLS_FLOW, now=NOW)
-    flow2 = FlowInfo(flow_id="tls-2", transport="TLS", peer="127.0.0.1:2", is_secure=True)
+    flow2 = FlowInfo(
+        flow_id="tls-2", transport="TLS", peer="127.0.0.1:2", is_secure=True
+    )
     second = register(contacts=(f"<sip:a@127.0.0.1:2;transport=tls>{inst}",), cseq=2)
     registrar.handle_register(second, identity=ALICE, flow=flow2, now=NOW + 1)
     bindings = registrar.bindings("xa-a", now=NOW + 1)
@@ -235,7 +243,9 @@ def test_outbound_instance_and_reg_id_replace_old_flow() -> None:
 def test_expire_and_revocation_helpers() -> None:
     """expire() forgets lapsed bindings; remove_site() drops all of a site."""
     registrar = Registrar(POLICY)
-    registrar.handle_register(register(expires=60), identity=ALICE, flow=TLS_FLOW, now=NOW)
+    registrar.handle_register(
+        register(expires=60), identity=ALICE, flow=TLS_FLOW, now=NOW
+    )
     assert registrar.expire(now=NOW + 30) == []
     assert registrar.expire(now=NOW + 61) == ["xa-a"]
     assert registrar.sites() == []
