@@ -50,6 +50,8 @@ run: system-deps-run $(VENV)/.run-installed gateway.toml
 	$(VENV)/bin/vcgw run --config gateway.toml
 
 test: system-deps-test $(VENV)/.test-installed
+	$(VENV)/bin/ruff check gateway tests
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-unit: $(VENV)/.test-installed
