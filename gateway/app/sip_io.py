@@ -13,7 +13,7 @@ import itertools
 import ssl
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.errors import PkiError
@@ -42,7 +42,6 @@ class Connection:
     _write: Callable[[bytes], None] | None = None
     _close: Callable[[], None] | None = None
     is_closed: bool = False
-    pending: dict[str, asyncio.Future[SipMessage]] = field(default_factory=dict)
 
     @property
     def is_secure(self) -> bool:

@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway.app.sip_io import Connection
-from gateway.sip.ids import IdSource
+from gateway.sip.events import (
+    MessageDropped,
+    RequestReceived,
+    ResponseReceived,
+    SipEvent,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from gateway.sip.ids import IdSource, TransactionKey
 from gateway.sip.message import (
     Headers,
     SipMessage,
@@ -20,11 +28,12 @@ from gateway.sip.message import (
     SipResponse,
     make_response,
 )
-from gateway.sip.registrar import FlowInfo, Registrar
+from gateway.sip.registrar import FlowInfo, RegisterOutcome, Registrar
+from gateway.sip.transaction_layer import TransactionLayer
 from gateway.store.base import Store
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
-_HANDLED_ELSEWHERE = frozenset({"INVITE", "ACK", "CANCEL", "BYE", "INFO", "UPDATE"})
+_HANDLED_ELSEWHERE = frozenset({"INVITE", "CANCEL", "BYE", "INFO", "UPDATE"})
 
 
 class SipService:
@@ -39,6 +48,7 @@ class SipService:
         user_agent: str,
         ids: IdSource | None = None,
         wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registrar = registrar
         self._store = store
@@ -46,7 +56,22 @@ class SipService:
         self._user_agent = user_agent
         self._ids = ids or IdSource()
         self._wall_clock = wall_clock
+        self._clock = clock
         self.connections: dict[str, Connection] = {}
+        self.layer = TransactionLayer(ids=self._ids)
+        self._pending: dict[TransactionKey, asyncio.Future[SipResponse]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+        self._event_handlers: dict[type[SipEvent], Callable[[Any], None]] = {
+            RequestReceived: self._on_request,
+            ResponseReceived: self._on_response,
+            TransactionTimedOut: self._on_failure,
+            TransportFailed: self._on_failure,
+            MessageDropped: self._on_dropped,
+        }
+        self._request_handlers: dict[
+            str, Callable[[TransactionKey, SipRequest, Connection], None]
+        ] = {"REGISTER": self._on_register, "OPTIONS": self._on_options}
 
     # -- transport callbacks -------------------------------------------------
     def on_connection_made(self, connection: Connection) -> None:
@@ -65,9 +90,6 @@ class SipService:
 
     def on_connection_lost(self, connection: Connection, reason: str) -> None:
         self.connections.pop(connection.flow_id, None)
-        for future in connection.pending.values():
-            if not future.done():
-                future.set_exception(ConnectionError("flow closed"))
         self._log.info(
             "sip.connection.closed",
             flow=connection.flow_id,
@@ -85,24 +107,87 @@ class SipService:
         )
 
     def on_message(self, message: SipMessage, connection: Connection) -> None:
-        if isinstance(message, SipResponse):
-            self._on_response(message, connection)
+        """Hand a parsed message to the transaction layer, then act on events."""
+        self.layer.receive_message(
+            message,
+            source=connection,
+            is_reliable=connection.transport != "UDP",
+            now=self._clock(),
+        )
+        self._run_layer()
+
+    # -- transaction layer plumbing ----------------------------------------
+    def _run_layer(self) -> None:
+        """Dispatch the layer's events, send its messages, re-arm its timer."""
+        layer = self.layer
+        while True:
+            events = layer.pop_events()
+            for message, destination in layer.pop_outgoing():
+                if isinstance(destination, Connection):
+                    destination.send(message)
+            if not events:
+                break
+            for event in events:
+                handler = self._event_handlers.get(type(event))
+                if handler is not None:
+                    handler(event)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.layer.next_deadline()
+        if deadline is None:
             return
-        handler = {
-            "REGISTER": self._on_register,
-            "OPTIONS": self._on_options,
-        }.get(message.method)
+        if self._timer is not None and self._timer_at <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer_at = deadline
+        self._timer = loop.call_at(max(deadline, loop.time()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = float("inf")
+        self.layer.handle_timeout(self._clock())
+        self._run_layer()
+
+    def _on_request(self, event: RequestReceived) -> None:
+        request = event.request
+        connection = event.source
+        assert isinstance(connection, Connection)
+        handler = self._request_handlers.get(request.method)
         if handler is not None:
-            handler(message, connection)
-        elif message.method == "ACK":
-            return  # ACK to a final we sent statelessly: nothing to do.
-        elif message.method in _HANDLED_ELSEWHERE:
-            self._reply(message, connection, 480, extra=[("Retry-After", "60")])
+            handler(event.transaction_id, request, connection)
+        elif request.method in _HANDLED_ELSEWHERE:
+            self._reply(event.transaction_id, request, 480, [("Retry-After", "60")])
         else:
-            self._reply(message, connection, 405, extra=[("Allow", ALLOW)])
+            self._reply(event.transaction_id, request, 405, [("Allow", ALLOW)])
+
+    def _on_response(self, event: ResponseReceived) -> None:
+        future = self._pending.get(event.transaction_id)
+        if future is not None and not future.done() and event.response.status >= 200:
+            future.set_result(event.response)
+
+    def _on_failure(self, event: TransactionTimedOut | TransportFailed) -> None:
+        future = self._pending.get(event.transaction_id)
+        if future is not None and not future.done():
+            what = "timed out" if isinstance(event, TransactionTimedOut) else "failed"
+            future.set_exception(ConnectionError(f"transaction {what}"))
+
+    def _on_dropped(self, event: MessageDropped) -> None:
+        self._log.debug("sip.message.dropped", reason=event.reason)
+
+    def _respond(self, transaction_id: TransactionKey, response: SipResponse) -> None:
+        self._finish(response)
+        self.layer.send_response(transaction_id, response, self._clock())
 
     # -- requests ------------------------------------------------------------
-    def _on_register(self, request: SipRequest, connection: Connection) -> None:
+    def _on_register(
+        self,
+        transaction_id: TransactionKey,
+        request: SipRequest,
+        connection: Connection,
+    ) -> None:
         flow = FlowInfo(
             flow_id=connection.flow_id,
             transport=connection.transport,
@@ -118,8 +203,12 @@ class SipService:
             # Tell the endpoint's admin why, in the response itself (RFC 3261 §20.43).
             warning = outcome.refusal.replace('"', "'")
             outcome.response.headers.add("Warning", f'399 vcgw "{warning}"')
-        self._finish(outcome.response)
-        connection.send(outcome.response)
+        self._respond(transaction_id, outcome.response)
+        self._log_register(request, connection, outcome)
+
+    def _log_register(
+        self, request: SipRequest, connection: Connection, outcome: RegisterOutcome
+    ) -> None:
         identity = connection.identity
         if outcome.refusal is not None:
             self._log.warning(
@@ -142,29 +231,25 @@ class SipService:
                 peer=connection.peer_text,
             )
 
-    def _on_options(self, request: SipRequest, connection: Connection) -> None:
-        self._reply(
-            request,
-            connection,
-            200,
-            extra=[
-                ("Allow", ALLOW),
-                ("Accept", "application/sdp"),
-                ("Supported", "outbound, timer"),
-            ],
-        )
+    def _on_options(
+        self, transaction_id: TransactionKey, request: SipRequest, _conn: Connection
+    ) -> None:
+        extra = [
+            ("Allow", ALLOW),
+            ("Accept", "application/sdp"),
+            ("Supported", "outbound, timer"),
+        ]
+        self._reply(transaction_id, request, 200, extra)
 
     def _reply(
         self,
+        transaction_id: TransactionKey,
         request: SipRequest,
-        connection: Connection,
         status: int,
-        *,
         extra: Iterable[tuple[str, str]] = (),
     ) -> None:
         response = make_response(request, status, extra_headers=list(extra))
-        self._finish(response)
-        connection.send(response)
+        self._respond(transaction_id, response)
 
     def _finish(self, response: SipResponse) -> None:
         """Add the To tag a UAS must add (RFC 3261 §8.2.6.2) and Server."""
@@ -175,33 +260,24 @@ class SipService:
         response.headers.add("Server", self._user_agent)
 
     # -- requests we send ----------------------------------------------------
-    def _on_response(self, response: SipResponse, connection: Connection) -> None:
-        via = response.top_via
-        branch = via.branch if via is not None else None
-        future = connection.pending.pop(branch or "", None)
-        if future is not None and not future.done() and response.status >= 200:
-            future.set_result(response)
-        elif future is not None and response.status < 200 and not future.done():
-            connection.pending[branch or ""] = future  # Wait for the final.
-
     async def send_options(
         self, connection: Connection, target: str, *, timeout_s: float = 5.0
     ) -> SipResponse:
         """Send OPTIONS over ``connection`` and wait for the final response."""
-        branch = self._ids.new_branch()
         host = "vcgw.invalid"
+        domain = self.registrar.policy.domain
         request = SipRequest(
             method="OPTIONS",
             uri=target,
             headers=Headers(
                 [
-                    ("Via", f"SIP/2.0/{connection.transport} {host};branch={branch}"),
-                    ("Max-Forwards", "70"),
                     (
-                        "From",
-                        f"<sip:gateway@{self.registrar.policy.domain}>;tag="
-                        f"{self._ids.new_tag()}",
+                        "Via",
+                        f"SIP/2.0/{connection.transport} {host};"
+                        f"branch={self._ids.new_branch()}",
                     ),
+                    ("Max-Forwards", "70"),
+                    ("From", f"<sip:gateway@{domain}>;tag={self._ids.new_tag()}"),
                     ("To", f"<{target}>"),
                     ("Call-ID", self._ids.new_call_id(host)),
                     ("CSeq", "1 OPTIONS"),
@@ -209,15 +285,19 @@ class SipService:
                 ]
             ),
         )
-        future: asyncio.Future[SipMessage] = asyncio.get_running_loop().create_future()
-        connection.pending[branch] = future
-        connection.send(request)
+        future: asyncio.Future[SipResponse] = asyncio.get_running_loop().create_future()
+        transaction_id = self.layer.send_request(
+            request,
+            destination=connection,
+            is_reliable=connection.transport != "UDP",
+            now=self._clock(),
+        )
+        self._pending[transaction_id] = future
+        self._run_layer()
         try:
-            result = await asyncio.wait_for(future, timeout_s)
+            return await asyncio.wait_for(future, timeout_s)
         finally:
-            connection.pending.pop(branch, None)
-        assert isinstance(result, SipResponse)
-        return result
+            self._pending.pop(transaction_id, None)
 
     # -- maintenance ---------------------------------------------------------
     def expire_bindings(self) -> None:
