@@ -5,7 +5,9 @@ process with pytest. Prints one JSON object per line on stdout:
 {"event": "reg", "code": 200, "expires": 300, "reason": "OK"} and so on.
 
 Steps (comma-separated --steps): register, reregister, unregister,
-wait:SECONDS, expect_incoming_options (waits for the gateway's OPTIONS ping).
+wait:SECONDS, call:USER (call sip:USER@domain and wait for answer or failure),
+await_call (wait until an incoming call is answered: answering is automatic),
+stats (print RTP packet counts of the current call), hangup, await_end.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ class SiteAccount(pj.Account):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.reg_events: list[dict[str, object]] = []
+        self.call: SiteCall | None = None
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+        call = SiteCall(self, prm.callId)
+        self.call = call
+        emit(event="incoming")
+        answer = pj.CallOpParam()
+        answer.statusCode = 200
+        call.answer(answer)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         info = self.getInfo()
@@ -38,6 +49,39 @@ class SiteAccount(pj.Account):  # type: ignore[misc]
         }
         self.reg_events.append(event)
         emit(**event)
+
+
+class SiteCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, call_id)
+        self.state = "null"
+        self.last_status = 0
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        info = self.getInfo()
+        self.state = str(info.stateText).lower()
+        self.last_status = int(info.lastStatusCode)
+        emit(event="call", state=self.state, status=self.last_status,
+             reason=str(info.lastReason))
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        info = self.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
+                pj.PJSUA_CALL_MEDIA_ACTIVE,
+                pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
+            ):
+                audio = self.getAudioMedia(index)
+                tone = pj.ToneGenerator()
+                tone.createToneGenerator()
+                digit = pj.ToneDesc()
+                digit.freq1, digit.freq2 = 440, 0
+                digit.on_msec, digit.off_msec, digit.volume = 20000, 0, 0
+                tones = pj.ToneDescVector()
+                tones.append(digit)
+                tone.play(tones, True)
+                tone.startTransmit(audio)
+                self.tone = tone  # Keep a reference: the tone feeds the stream.
 
 
 class Logger(pj.LogWriter):  # type: ignore[misc]
@@ -65,6 +109,27 @@ def wait_reg(
         emit(event="timeout", waiting_for="reg")
 
 
+def emit_stats(call: SiteCall | None) -> None:
+    if call is None or call.state != "confirmed":
+        emit(event="stats", error="no confirmed call")
+        return
+    info = call.getInfo()
+    for index, media in enumerate(info.media):
+        if media.type != pj.PJMEDIA_TYPE_AUDIO:
+            continue
+        stat = call.getStreamStat(index)
+        stream = call.getStreamInfo(index)
+        emit(
+            event="stats",
+            index=index,
+            codec=str(stream.codecName),
+            remote_rtp=str(stream.remoteRtpAddress),
+            tx_packets=int(stat.rtcp.txStat.pkt),
+            rx_packets=int(stat.rtcp.rxStat.pkt),
+            rx_loss=int(stat.rtcp.rxStat.loss),
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--site", required=True)
@@ -79,6 +144,11 @@ def main() -> int:
     parser.add_argument("--log", required=True)
     parser.add_argument("--expires", type=int, default=300)
     parser.add_argument("--steps", default="register,unregister")
+    parser.add_argument("--media-port", type=int, default=0)
+    parser.add_argument(
+        "--srtp", choices=("mandatory", "disabled"), default="mandatory",
+        help="SRTP use for calls (disabled offers plain RTP/AVP)",
+    )
     args = parser.parse_args()
 
     ep = pj.Endpoint()
@@ -92,6 +162,7 @@ def main() -> int:
     config.logConfig.level = 5
     config.logConfig.consoleLevel = 0
     config.logConfig.decor = pj.PJ_LOG_HAS_NEWLINE
+    config.medConfig.noVad = True  # Send RTP all the time: tests count packets.
     ep.libInit(config)
 
     transport = pj.TransportConfig()
@@ -115,6 +186,14 @@ def main() -> int:
     account_config.regConfig.retryIntervalSec = 0
     account_config.sipConfig.proxies.append(f"sip:{args.gateway};transport=tls;lr")
     account_config.natConfig.sipOutboundUse = 0
+    media = account_config.mediaConfig
+    media.transportConfig.port = args.media_port
+    if args.srtp == "mandatory":
+        media.srtpUse = pj.PJMEDIA_SRTP_MANDATORY
+        media.srtpSecureSignaling = 1  # Keys only over TLS.
+    else:
+        media.srtpUse = pj.PJMEDIA_SRTP_DISABLED
+        media.srtpSecureSignaling = 0
     account = SiteAccount()
     account.create(account_config)
 
@@ -131,6 +210,24 @@ def main() -> int:
             wait_reg(ep, account, expected, 15)
         elif name == "wait":
             pump(ep, time.monotonic() + float(value))
+        elif name == "call":
+            call = SiteCall(account)
+            account.call = call
+            call.makeCall(f"sip:{value}@{args.domain}", pj.CallOpParam(True))
+            pump(ep, time.monotonic() + 15, lambda: call.state in ("confirmed", "disconnctd"))
+        elif name == "await_call":
+            pump(ep, time.monotonic() + 15,
+                 lambda: account.call is not None and account.call.state == "confirmed")
+        elif name == "stats":
+            emit_stats(account.call)
+        elif name == "hangup":
+            if account.call is not None:
+                account.call.hangup(pj.CallOpParam(True))
+            pump(ep, time.monotonic() + 5,
+                 lambda: account.call is None or account.call.state == "disconnctd")
+        elif name == "await_end":
+            pump(ep, time.monotonic() + float(value or 15),
+                 lambda: account.call is not None and account.call.state == "disconnctd")
         else:
             emit(event="error", message=f"unknown step {step}")
             return 2
