@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway import __version__
 from gateway.app.config import check_files, load_config, parse_host_port
 from gateway.errors import GatewayError
+from gateway.store.base import CallRecord, LegRecord
 
 DEFAULT_DOMAIN = "vcgw.test"
 DEFAULT_LISTEN = "127.0.0.1:5061"
@@ -102,6 +103,73 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_since(text: str) -> float:
+    """``--since`` as epoch seconds: ISO 8601 or YYYY-MM-DD, local time if naive."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            "use ISO 8601, e.g. 2025-03-01 or 2025-03-01T08:00:00+07:00"
+        ) from None
+    # A naive time is the admin's local time, like the times printed.
+    return moment.astimezone().timestamp()
+
+
+def _local_time(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(record: CallRecord) -> str:
+    if record.answered_at is None:
+        return "unanswered"
+    total = int(record.talk_time_s)
+    return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+
+
+def _leg_security(leg: LegRecord) -> str:
+    # TLS legs show the TLS version; others the plain transport (UDP, TCP).
+    signalling = leg.tls_version or leg.transport.upper() or "?"
+    return f"{leg.leg} {signalling}/{leg.media or 'no media'}"
+
+
+def cmd_cdr(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from gateway.store.sqlite import SqliteStore
+
+    try:
+        since = None if args.since is None else parse_since(args.since)
+    except ValueError as exc:
+        return _fail(f"--since {args.since!r}: {exc}")
+    config = load_config(Path(args.config))
+    store = SqliteStore(config.store.path)
+    try:
+        records = store.list_call_records(since=since)
+    finally:
+        store.close()
+    if args.json:
+        rows = [
+            {
+                **asdict(r),
+                "start": _local_time(r.started_at),
+                "duration_s": r.talk_time_s,
+            }
+            for r in records
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not records:
+        print("No call records.")
+    for r in records:
+        legs = ", ".join(_leg_security(leg) for leg in r.legs) or "no legs"
+        print(
+            f"{_local_time(r.started_at)}  {r.caller} -> {r.callee}  "
+            f"{_duration(r)}  {r.end_reason}  [{legs}]"
+        )
+    return 0
+
+
 def cmd_version(_args: argparse.Namespace) -> int:
     print(f"vcgw {__version__}")
     return 0
@@ -137,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     registrations.add_argument("--config", required=True, help="path to gateway.toml")
     registrations.add_argument("--json", action="store_true", help="JSON output")
     registrations.set_defaults(func=cmd_registrations)
+
+    cdr = commands.add_parser("cdr", help="list call records")
+    cdr.add_argument("--config", required=True, help="path to gateway.toml")
+    cdr.add_argument("--json", action="store_true", help="JSON output")
+    cdr.add_argument(
+        "--since", help="only calls started from this time (ISO 8601 or YYYY-MM-DD)"
+    )
+    cdr.set_defaults(func=cmd_cdr)
 
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

@@ -8,6 +8,7 @@ relative to the file's own folder, so an instance folder can be moved whole.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 import types
 import typing
@@ -15,6 +16,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.b2bua.routing import Route, check_routes
+from gateway.b2bua.trunks import Trunk, TrunkAddress
 from gateway.errors import ConfigError
 
 
@@ -159,8 +162,87 @@ class LoggingSection:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MediaSection:
+    """[media]: the RTP/SRTP relay's addresses, ports and limits."""
+
+    bind_host: str = "127.0.0.1"
+    port_min: int = 40000
+    port_max: int = 49999
+    timeout_s: float = 30.0
+    allow_srtp_32: bool = False
+    keyframe_min_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        try:
+            address = ipaddress.ip_address(self.bind_host)
+        except ValueError:
+            raise ValueError(
+                f"bind_host = {self.bind_host!r}: must be an IP address"
+            ) from None
+        # SDP advertises this address (c= line), so it must be a real one.
+        _check(
+            not address.is_unspecified,
+            "bind_host must be the address sites reach, not 0.0.0.0 or ::",
+        )
+        _check(
+            1024 <= self.port_min < self.port_max <= 65535,
+            "need 1024 <= port_min < port_max <= 65535",
+        )
+        # RTP takes the even port and RTCP the odd one above it (RFC 3550 §11).
+        _check(self.port_min % 2 == 0, "port_min must be even (RTP ports are even)")
+        _check(self.port_max % 2 == 1, "port_max must be odd (the last RTCP port)")
+        _check(
+            self.port_max - self.port_min + 1 >= 16,
+            "port_min-port_max must hold at least 16 ports (two calls)",
+        )
+        _check(5 <= self.timeout_s <= 3600, "timeout_s must be 5-3600")
+        _check(
+            0 <= self.keyframe_min_interval_s <= 60,
+            "keyframe_min_interval_s must be 0-60",
+        )
+
+    @property
+    def port_count(self) -> int:
+        """How many ports the range holds."""
+        return self.port_max - self.port_min + 1
+
+
+_TEST_NUMBER = re.compile(r"[0-9*#]{1,32}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallsSection:
+    """[calls]: per-call limits, session timers (RFC 4028) and the test number."""
+
+    max_calls_per_site: int = 4
+    session_expires_s: int = 1800
+    min_se_s: int = 90
+    test_number: str = "9999"
+    max_forwards: int = 70
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.max_calls_per_site <= 1000, "max_calls_per_site: 1-1000")
+        # RFC 4028 §4: Min-SE is never below 90 seconds.
+        _check(90 <= self.min_se_s <= 86400, "min_se_s must be 90-86400 (RFC 4028)")
+        _check(
+            self.min_se_s <= self.session_expires_s <= 86400,
+            "need min_se_s <= session_expires_s <= 86400",
+        )
+        _check(
+            self.test_number == ""
+            or _TEST_NUMBER.fullmatch(self.test_number) is not None,
+            f"test_number = {self.test_number!r}: use digits, * or # (or '' for off)",
+        )
+        _check(1 <= self.max_forwards <= 255, "max_forwards must be 1-255")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig:
-    """The whole configuration file."""
+    """The whole configuration file.
+
+    ``trunks`` and ``routes`` come from the arrays of tables ``[[trunks]]`` and
+    ``[[routes]]``, in file order (routes are tried in that order).
+    """
 
     sip: SipSection
     tls: TlsSection
@@ -168,6 +250,10 @@ class GatewayConfig:
     registrar: RegistrarSection = field(default_factory=RegistrarSection)
     store: StoreSection = field(default_factory=StoreSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
+    media: MediaSection = field(default_factory=MediaSection)
+    calls: CallsSection = field(default_factory=CallsSection)
+    trunks: tuple[Trunk, ...] = ()
+    routes: tuple[Route, ...] = ()
     source: Path | None = None
 
 
@@ -179,7 +265,12 @@ _SECTIONS: dict[str, type[Any]] = {
     "registrar": RegistrarSection,
     "store": StoreSection,
     "logging": LoggingSection,
+    "media": MediaSection,
+    "calls": CallsSection,
 }
+#: Arrays of tables (``[[trunks]]``): each item is one dataclass. Their
+#: validation messages start with the key, so errors read ``routes[2].key``.
+_ARRAYS: dict[str, type[Any]] = {"trunks": Trunk, "routes": Route}
 
 
 def load_config(path: Path) -> GatewayConfig:
@@ -202,11 +293,11 @@ def config_from_dict(
 ) -> GatewayConfig:
     """Build a GatewayConfig from parsed TOML; paths resolve against ``base_dir``."""
     where = str(source) if source else "config"
-    unknown = sorted(set(document) - set(_SECTIONS))
+    unknown = sorted(set(document) - set(_SECTIONS) - set(_ARRAYS))
     if unknown:
         raise ConfigError(
             f"{where}: unknown section [{unknown[0]}] "
-            f"(known: {', '.join(sorted(_SECTIONS))})"
+            f"(known: {', '.join(sorted([*_SECTIONS, *_ARRAYS]))})"
         )
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
@@ -218,11 +309,37 @@ def config_from_dict(
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {name} must be a table [{name}]")
         sections[name] = _build_section(cls, table, name, base_dir, where)
+    for name, cls in _ARRAYS.items():
+        sections[name] = _build_array(
+            cls, document.get(name, []), name, base_dir, where
+        )
+    try:
+        check_routes(sections["routes"], sections["trunks"])
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     return GatewayConfig(**sections, source=source)
 
 
+def _build_array(
+    cls: type[_T], items: Any, name: str, base_dir: Path, where: str
+) -> tuple[_T, ...]:
+    """Build each table of ``[[name]]``; errors name the item as ``name[INDEX]``."""
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError(f"{where}: {name} must be an array of tables [[{name}]]")
+    return tuple(
+        _build_section(cls, item, f"{name}[{index}]", base_dir, where, is_item=True)
+        for index, item in enumerate(items)
+    )
+
+
 def _build_section(
-    cls: type[_T], table: dict[str, Any], section: str, base_dir: Path, where: str
+    cls: type[_T],
+    table: dict[str, Any],
+    section: str,
+    base_dir: Path,
+    where: str,
+    *,
+    is_item: bool = False,
 ) -> _T:
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
@@ -247,6 +364,8 @@ def _build_section(
     try:
         return cls(**values)
     except ValueError as exc:
+        if is_item:
+            raise ConfigError(f"{where}: {section}.{exc}") from exc
         raise ConfigError(f"{where}: [{section}] {exc}") from exc
 
 
@@ -286,11 +405,12 @@ def _convert_scalar(value: Any, hint: Any, key: str, base_dir: Path, where: str)
             raise ConfigError(f"{where}: {key} is empty: give a file path")
         path = Path(value)
         return path if path.is_absolute() else base_dir / path
-    if hint is HostPort:
+    if hint is HostPort or hint is TrunkAddress:
         try:
-            return parse_host_port(value)
+            parsed = parse_host_port(value)
         except ValueError as exc:
             raise ConfigError(f"{where}: {key} = {shown}: {exc}") from exc
+        return hint(parsed.host, parsed.port)
     raise ConfigError(f"{where}: {key}: unsupported type {hint!r}")  # pragma: no cover
 
 

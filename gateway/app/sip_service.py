@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.app.sip_io import Connection
 from gateway.sip.events import (
+    AckReceived,
+    CancelReceived,
     MessageDropped,
     RequestReceived,
     ResponseReceived,
@@ -31,6 +33,22 @@ from gateway.sip.message import (
 from gateway.sip.registrar import FlowInfo, RegisterOutcome, Registrar
 from gateway.sip.transaction_layer import TransactionLayer
 from gateway.store.base import Store
+
+
+class CallHandler(Protocol):
+    """What the SIP service hands calls to (the B2BUA)."""
+
+    def on_request(
+        self,
+        transaction_id: TransactionKey,
+        request: SipRequest,
+        connection: Connection,
+    ) -> None: ...
+
+    def on_ack(self, request: SipRequest) -> None: ...
+
+    def on_cancel(self, invite_transaction: TransactionKey) -> None: ...
+
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 _HANDLED_ELSEWHERE = frozenset({"INVITE", "CANCEL", "BYE", "INFO", "UPDATE"})
@@ -60,6 +78,9 @@ class SipService:
         self.connections: dict[str, Connection] = {}
         self.layer = TransactionLayer(ids=self._ids)
         self._pending: dict[TransactionKey, asyncio.Future[SipResponse]] = {}
+        # Per client transaction: called with each response, None on failure.
+        self._callbacks: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
+        self.call_handler: CallHandler | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
         self._event_handlers: dict[type[SipEvent], Callable[[Any], None]] = {
@@ -68,6 +89,8 @@ class SipService:
             TransactionTimedOut: self._on_failure,
             TransportFailed: self._on_failure,
             MessageDropped: self._on_dropped,
+            AckReceived: self._on_ack,
+            CancelReceived: self._on_cancel,
         }
         self._request_handlers: dict[
             str, Callable[[TransactionKey, SipRequest, Connection], None]
@@ -158,21 +181,72 @@ class SipService:
         handler = self._request_handlers.get(request.method)
         if handler is not None:
             handler(event.transaction_id, request, connection)
+        elif request.method in _HANDLED_ELSEWHERE and self.call_handler is not None:
+            self.call_handler.on_request(event.transaction_id, request, connection)
         elif request.method in _HANDLED_ELSEWHERE:
             self._reply(event.transaction_id, request, 480, [("Retry-After", "60")])
         else:
             self._reply(event.transaction_id, request, 405, [("Allow", ALLOW)])
 
     def _on_response(self, event: ResponseReceived) -> None:
+        callback = self._callbacks.get(event.transaction_id)
+        if callback is not None:
+            if event.response.status >= 200:
+                del self._callbacks[event.transaction_id]
+            callback(event.response)
+            return
         future = self._pending.get(event.transaction_id)
         if future is not None and not future.done() and event.response.status >= 200:
             future.set_result(event.response)
 
     def _on_failure(self, event: TransactionTimedOut | TransportFailed) -> None:
+        callback = self._callbacks.pop(event.transaction_id, None)
+        if callback is not None:
+            callback(None)
+            return
         future = self._pending.get(event.transaction_id)
         if future is not None and not future.done():
             what = "timed out" if isinstance(event, TransactionTimedOut) else "failed"
             future.set_exception(ConnectionError(f"transaction {what}"))
+
+    def _on_ack(self, event: AckReceived) -> None:
+        if self.call_handler is not None:
+            self.call_handler.on_ack(event.request)
+
+    def _on_cancel(self, event: CancelReceived) -> None:
+        if self.call_handler is not None:
+            self.call_handler.on_cancel(event.invite_transaction_id)
+
+    def respond(self, transaction_id: TransactionKey, response: SipResponse) -> None:
+        """Send ``response`` on a server transaction and flush the layer."""
+        self._respond(transaction_id, response)
+        self._run_layer()
+
+    def send_request(
+        self,
+        request: SipRequest,
+        connection: Connection,
+        *,
+        on_response: Callable[[SipResponse | None], None],
+    ) -> TransactionKey:
+        """Start a client transaction; ``on_response`` gets every response.
+
+        It is called with None when the transaction times out or the
+        transport fails.
+        """
+        transaction_id = self.layer.send_request(
+            request,
+            destination=connection,
+            is_reliable=connection.transport != "UDP",
+            now=self._clock(),
+        )
+        self._callbacks[transaction_id] = on_response
+        self._run_layer()
+        return transaction_id
+
+    def flush(self) -> None:
+        """Send what the transaction layer queued (after a direct command)."""
+        self._run_layer()
 
     def _on_dropped(self, event: MessageDropped) -> None:
         self._log.debug("sip.message.dropped", reason=event.reason)

@@ -49,28 +49,48 @@ def test_minimal_file_loads_with_defaults_and_relative_paths(tmp_path: Path) -> 
     assert config.plain.tcp == () and config.plain.udp == ()
 
 
+def _blocks(lines: list[str], header: str) -> list[list[str]]:
+    """The lines of each table headed ``header`` (up to the next header)."""
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for line in lines:
+        if line.startswith("["):
+            current = [] if line.strip() == header else None
+            if current is not None:
+                blocks.append(current)
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
 def test_example_file_loads_and_documents_every_key() -> None:
-    """deploy/gateway.example.toml is valid and has a comment above every key."""
+    """deploy/gateway.example.toml is valid and has a comment above every key.
+
+    Flat sections must show every key of their table; arrays of tables
+    (``[[trunks]]``, ``[[routes]]``) must show each key in at least one item.
+    """
     config = load_config(EXAMPLE)
     assert config.sip.domain
-    text = EXAMPLE.read_text(encoding="utf-8")
-    lines = text.splitlines()
+    assert config.trunks and config.routes
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     for section in dataclasses.fields(GatewayConfig):
         if section.name == "source":
             continue
-        assert f"[{section.name}]" in text, section.name
-        cls = type(getattr(config, section.name))
+        value = getattr(config, section.name)
+        is_array = isinstance(value, tuple)
+        header = f"[[{section.name}]]" if is_array else f"[{section.name}]"
+        blocks = _blocks(lines, header)
+        assert blocks, header
+        cls = type(value[0]) if is_array else type(value)
         for key in dataclasses.fields(cls):
-            index = next(
-                (
-                    i
-                    for i, line in enumerate(lines)
-                    if re.match(rf"{key.name}\s*=", line)
-                ),
-                None,
-            )
-            assert index is not None, f"{section.name}.{key.name} not in the example"
-            assert lines[index - 1].startswith("#"), f"{key.name} has no comment"
+            documented = [
+                i > 0 and block[i - 1].startswith("#")
+                for block in blocks
+                for i, line in enumerate(block)
+                if re.match(rf"{key.name}\s*=", line)
+            ]
+            assert documented, f"{section.name}.{key.name} not in the example"
+            assert all(documented), f"{section.name}.{key.name} has no comment"
 
 
 @pytest.mark.parametrize(
@@ -166,3 +186,131 @@ def test_parse_host_port_rejects(text: str) -> None:
     """Malformed addresses raise ValueError with a reason."""
     with pytest.raises(ValueError):
         parse_host_port(text)
+
+
+def _base() -> dict[str, object]:
+    return {
+        "sip": {"domain": "p.example"},
+        "tls": {
+            "listen": ["127.0.0.1:5061"],
+            "certificate": "a",
+            "private_key": "b",
+            "ca_certificate": "c",
+        },
+    }
+
+
+def test_media_calls_trunks_routes_defaults(tmp_path: Path) -> None:
+    """Without the new sections the defaults apply and no trunk or route exists."""
+    config = config_from_dict(_base(), base_dir=tmp_path)
+    assert config.media.port_min == 40000 and config.media.port_max == 49999
+    assert config.media.port_count == 10000
+    assert config.media.timeout_s == 30.0 and config.media.allow_srtp_32 is False
+    assert config.calls.max_calls_per_site == 4
+    assert (config.calls.session_expires_s, config.calls.min_se_s) == (1800, 90)
+    assert config.calls.test_number == "9999"
+    assert config.calls.max_forwards == 70
+    assert config.trunks == () and config.routes == ()
+
+
+def test_trunks_and_routes_load_in_order(tmp_path: Path) -> None:
+    """Arrays of tables become tuples of validated dataclasses, in file order."""
+    text = (
+        MINIMAL
+        + """
+[calls]
+test_number = ""
+[[trunks]]
+name = "mcu"
+addresses = ["10.0.0.5:5060", "[fd00::5]:5060"]
+srtp = "off"
+[[trunks]]
+name = "national"
+protocol = "h323"
+addresses = "10.9.0.1:1720"
+[[routes]]
+name = "rooms"
+match_prefix = "88"
+target = "trunk:mcu"
+allowed_sources = ["sites", "trunk:national"]
+[[routes]]
+name = "names"
+match_regex = '[a-z]+'
+target = "sites"
+"""
+    )
+    config = load_config(write(tmp_path, text))
+    assert [t.name for t in config.trunks] == ["mcu", "national"]
+    mcu = config.trunks[0]
+    assert [str(a) for a in mcu.addresses] == ["10.0.0.5:5060", "[fd00::5]:5060"]
+    assert mcu.srtp == "off" and mcu.transport == "udp"
+    assert config.trunks[1].protocol == "h323"
+    assert [r.name for r in config.routes] == ["rooms", "names"]
+    assert config.routes[0].allowed_sources == ("sites", "trunk:national")
+    assert config.calls.test_number == ""
+
+
+def _route(**values: object) -> dict[str, object]:
+    return {"name": "r", "match_prefix": "1", "target": "test", **values}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"media": {"port_min": 40001}}, "[media] port_min must be even"),
+        ({"media": {"port_max": 40010}}, "[media] port_max must be odd"),
+        ({"media": {"port_min": 40000, "port_max": 40005}}, "at least 16 ports"),
+        ({"media": {"port_min": 80, "port_max": 40001}}, "1024 <= port_min"),
+        ({"media": {"bind_host": "0.0.0.0"}}, "not 0.0.0.0"),
+        ({"media": {"bind_host": "gw.local"}}, "bind_host = 'gw.local'"),
+        ({"media": {"timeout_s": 1}}, "timeout_s must be 5-3600"),
+        ({"media": {"allow_srtp_32": "yes"}}, "media.allow_srtp_32 = 'yes'"),
+        ({"calls": {"min_se_s": 60}}, "min_se_s must be 90"),
+        ({"calls": {"session_expires_s": 80}}, "min_se_s <= session_expires_s"),
+        ({"calls": {"test_number": "echo"}}, "test_number = 'echo'"),
+        ({"calls": {"max_calls_per_site": 0}}, "max_calls_per_site"),
+        ({"calls": {"max_forwards": 0}}, "max_forwards must be 1-255"),
+        (
+            {
+                "routes": [
+                    _route(),
+                    _route(name="s"),
+                    _route(name="t", match_prefix="", match_regex="(["),
+                ]
+            },
+            "routes[2].match_regex = '([': not a valid regular expression (",
+        ),
+        (
+            {"routes": [_route(target="trunk:nope")]},
+            "routes[0].target = 'trunk:nope': no trunk of that name",
+        ),
+        ({"routes": [_route(colour="red")]}, "routes[0].colour: unknown key"),
+        (
+            {"routes": [{"name": "r", "match_prefix": "1"}]},
+            "routes[0].target is missing",
+        ),
+        ({"routes": {"name": "r"}}, "routes must be an array of tables [[routes]]"),
+        ({"routes": [_route(strip_digits="1")]}, "routes[0].strip_digits = '1'"),
+        (
+            {"trunks": [{"name": "t", "addresses": ["10.0.0.1"]}]},
+            "trunks[0].addresses = '10.0.0.1': port is missing",
+        ),
+        (
+            {"trunks": [{"name": "t", "addresses": ["10.0.0.1:5060"], "srtp": "no"}]},
+            "trunks[0].srtp = 'no': must be one of",
+        ),
+        (
+            {"trunks": [{"name": "t", "addresses": ["10.0.0.1:5060"]}] * 2},
+            "trunks[1].name = 't': already used by trunks[0]",
+        ),
+    ],
+)
+def test_new_sections_bad_values_name_the_key(
+    tmp_path: Path, extra: dict[str, object], expected: str
+) -> None:
+    """[media], [calls], [[trunks]] and [[routes]] errors name key (and index)."""
+    document = {**_base(), **extra}
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(document, base_dir=tmp_path, source=tmp_path / "g.toml")
+    assert expected in str(caught.value)
+    assert str(caught.value).startswith(f"{tmp_path / 'g.toml'}: ")

@@ -110,7 +110,7 @@ def test_two_legs_get_different_keys_and_no_key_is_forwarded() -> None:
     assert b.remote_rtp == ("127.0.0.2", 4020)
     ours_a, theirs_a = a.keys
     ours_b, theirs_b = b.keys
-    # AES_256_CM is not in libsrtp 1.0: the best common suite is AES_CM_128_HMAC_SHA1_80.
+    # pylibsrtp has no AES_256_CM: the best common suite is AES_CM_128_HMAC_SHA1_80.
     assert ours_a.suite == theirs_a.suite == "AES_CM_128_HMAC_SHA1_80"
     assert ours_b.suite == theirs_b.suite == "AEAD_AES_256_GCM"
     assert (
