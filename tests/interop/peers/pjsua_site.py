@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 
 import pjsua2 as pj
 
@@ -30,7 +31,7 @@ class SiteAccount(pj.Account):  # type: ignore[misc]
         self.reg_events: list[dict[str, object]] = []
         self.call: SiteCall | None = None
 
-    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = SiteCall(self, prm.callId)
         self.call = call
         emit(event="incoming")
@@ -57,14 +58,18 @@ class SiteCall(pj.Call):  # type: ignore[misc]
         self.state = "null"
         self.last_status = 0
 
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
         self.state = str(info.stateText).lower()
         self.last_status = int(info.lastStatusCode)
-        emit(event="call", state=self.state, status=self.last_status,
-             reason=str(info.lastReason))
+        emit(
+            event="call",
+            state=self.state,
+            status=self.last_status,
+            reason=str(info.lastReason),
+        )
 
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
         for index, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
@@ -109,6 +114,16 @@ def wait_reg(
         emit(event="timeout", waiting_for="reg")
 
 
+def call_state_in(account: SiteAccount, *states: str) -> Callable[[], bool]:
+    """A pump condition: the account's current call is in one of ``states``."""
+
+    def check() -> bool:
+        call = account.call
+        return call.state in states if call is not None else "null" in states
+
+    return check
+
+
 def emit_stats(call: SiteCall | None) -> None:
     if call is None or call.state != "confirmed":
         emit(event="stats", error="no confirmed call")
@@ -146,7 +161,9 @@ def main() -> int:
     parser.add_argument("--steps", default="register,unregister")
     parser.add_argument("--media-port", type=int, default=0)
     parser.add_argument(
-        "--srtp", choices=("mandatory", "disabled"), default="mandatory",
+        "--srtp",
+        choices=("mandatory", "disabled"),
+        default="mandatory",
         help="SRTP use for calls (disabled offers plain RTP/AVP)",
     )
     args = parser.parse_args()
@@ -214,20 +231,33 @@ def main() -> int:
             call = SiteCall(account)
             account.call = call
             call.makeCall(f"sip:{value}@{args.domain}", pj.CallOpParam(True))
-            pump(ep, time.monotonic() + 15, lambda: call.state in ("confirmed", "disconnctd"))
+            pump(
+                ep,
+                time.monotonic() + 15,
+                call_state_in(account, "confirmed", "disconnctd"),
+            )
         elif name == "await_call":
-            pump(ep, time.monotonic() + 15,
-                 lambda: account.call is not None and account.call.state == "confirmed")
+            pump(
+                ep,
+                time.monotonic() + 15,
+                call_state_in(account, "confirmed"),
+            )
         elif name == "stats":
             emit_stats(account.call)
         elif name == "hangup":
             if account.call is not None:
                 account.call.hangup(pj.CallOpParam(True))
-            pump(ep, time.monotonic() + 5,
-                 lambda: account.call is None or account.call.state == "disconnctd")
+            pump(
+                ep,
+                time.monotonic() + 5,
+                call_state_in(account, "disconnctd", "null"),
+            )
         elif name == "await_end":
-            pump(ep, time.monotonic() + float(value or 15),
-                 lambda: account.call is not None and account.call.state == "disconnctd")
+            pump(
+                ep,
+                time.monotonic() + float(value or 15),
+                call_state_in(account, "disconnctd"),
+            )
         else:
             emit(event="error", message=f"unknown step {step}")
             return 2
