@@ -1,0 +1,327 @@
+"""Trunks: configured peers (an MCU, the national network) and their health.
+
+Sans-IO. ``Trunk`` is the validated configuration of one trunk. ``TrunkHealth``
+probes each address with OPTIONS (RFC 3261 §11) and takes dead addresses out
+of rotation; ``FailoverPlan`` decides which address an INVITE tries next
+(RFC 3263 §4.3 style failover: next address on a timeout or a 5xx, never on
+a 4xx or 6xx, which are answers about the call rather than the server).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "NAME_PATTERN",
+    "AddressState",
+    "FailoverPlan",
+    "SendOptions",
+    "Trunk",
+    "TrunkAddress",
+    "TrunkAddressDown",
+    "TrunkAddressUp",
+    "TrunkCommand",
+    "TrunkEvent",
+    "TrunkHealth",
+]
+
+#: Names of trunks, routes and sites used in config references and logs.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+PROTOCOLS = ("sip", "h323")
+TRANSPORTS = ("udp", "tcp", "tls")
+SRTP_POLICIES = ("required", "optional", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkAddress:
+    """One address of a trunk. IPv6 hosts are written ``[::1]:5060``."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.host}]:{self.port}"
+            if ":" in self.host
+            else f"{self.host}:{self.port}"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trunk:
+    """``[[trunks]]``: a named peer reached at an ordered list of addresses.
+
+    ``srtp`` is the media policy towards this trunk: ``required`` (SRTP or the
+    call fails), ``optional`` (SRTP when the peer offers or accepts it) or
+    ``off`` (plain RTP, e.g. an MCU inside the province's closed WAN).
+    ``options_interval_s = 0`` turns health checks off. ``max_calls = 0``
+    means no limit. Validation errors start with the key they concern, so the
+    config loader can prefix ``trunks[INDEX].``.
+    """
+
+    name: str
+    addresses: tuple[TrunkAddress, ...]
+    protocol: str = "sip"
+    transport: str = "udp"
+    srtp: str = "optional"
+    options_interval_s: float = 30.0
+    dead_after_failures: int = 3
+    failover_timeout_s: float = 4.0
+    max_calls: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            NAME_PATTERN.fullmatch(self.name) is not None,
+            f"name = {self.name!r}: use 1-64 letters, digits, '.', '_' or '-'",
+        )
+        _require(len(self.addresses) > 0, "addresses: give at least one HOST:PORT")
+        _require(
+            len(set(self.addresses)) == len(self.addresses),
+            "addresses: an address is listed twice",
+        )
+        _one_of("protocol", self.protocol, PROTOCOLS)
+        _one_of("transport", self.transport, TRANSPORTS)
+        _one_of("srtp", self.srtp, SRTP_POLICIES)
+        _require(
+            self.options_interval_s == 0 or 1 <= self.options_interval_s <= 3600,
+            "options_interval_s: must be 0 (off) or 1-3600",
+        )
+        _require(
+            1 <= self.dead_after_failures <= 100, "dead_after_failures: must be 1-100"
+        )
+        _require(
+            0.5 <= self.failover_timeout_s <= 32,
+            "failover_timeout_s: must be 0.5-32 (32 is SIP Timer B)",
+        )
+        _require(0 <= self.max_calls <= 100_000, "max_calls: must be 0 (no limit)+")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _one_of(key: str, value: str, allowed: Sequence[str]) -> None:
+    _require(
+        value in allowed,
+        f"{key} = {value!r}: must be one of {', '.join(repr(a) for a in allowed)}",
+    )
+
+
+# --- health checks ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkCommand:
+    """Base class of what the trunk health machine asks ``app/`` to do."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendOptions(TrunkCommand):
+    """Send an OPTIONS probe to ``address`` of ``trunk``; report the result."""
+
+    trunk: str
+    address: TrunkAddress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkEvent:
+    """Base class of trunk health events (for logs and metrics)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkAddressDown(TrunkEvent):
+    """``address`` failed ``failures`` probes in a row and left the rotation."""
+
+    trunk: str
+    address: TrunkAddress
+    failures: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrunkAddressUp(TrunkEvent):
+    """A dead ``address`` answered a probe and is back in rotation."""
+
+    trunk: str
+    address: TrunkAddress
+
+
+class AddressState(enum.Enum):
+    """Whether an address is in rotation."""
+
+    ALIVE = "alive"
+    DEAD = "dead"
+
+
+@dataclass(slots=True)
+class _Probe:
+    state: AddressState = AddressState.ALIVE
+    failures: int = 0
+    due_at: float = 0.0
+    is_pending: bool = False
+
+
+class TrunkHealth:
+    """OPTIONS health checks of one trunk's addresses (RFC 3261 §11).
+
+    Every address is probed each ``options_interval_s``, the first time at
+    construction. Any final response to OPTIONS counts as alive (a 4xx still
+    proves a SIP server is there, RFC 3261 §11.2); a timeout or a transport
+    error counts as a failure. An address is dead after
+    ``dead_after_failures`` failures in a row and alive again after one
+    success. A probe still unanswered when the next is due counts as failed.
+    With ``options_interval_s = 0`` no probes are sent and every address
+    stays alive.
+    """
+
+    def __init__(self, trunk: Trunk, *, now: float) -> None:
+        self.trunk = trunk
+        self._probes = {a: _Probe(due_at=now) for a in trunk.addresses}
+        self._events: list[TrunkEvent] = []
+
+    def state(self, address: TrunkAddress) -> AddressState:
+        """The rotation state of ``address``; KeyError if not this trunk's."""
+        return self._probes[address].state
+
+    def candidates(self, now: float) -> list[TrunkAddress]:
+        """Addresses to try, in configured order, dead ones left out.
+
+        When every address is dead all of them are returned: the probes may
+        be wrong (an OPTIONS filter) and a call attempt costs little.
+        ``now`` is taken for the uniform state-machine shape; the rotation
+        changes only through results and timeouts.
+        """
+        del now
+        alive = [a for a, p in self._probes.items() if p.state is AddressState.ALIVE]
+        return alive or list(self._probes)
+
+    def receive_options_result(
+        self, address: TrunkAddress, is_ok: bool, now: float
+    ) -> None:
+        """Record a probe result: ``is_ok`` for any final response.
+
+        Raises KeyError for an address that is not this trunk's (a bug).
+        """
+        del now
+        probe = self._probes[address]
+        probe.is_pending = False
+        if is_ok:
+            probe.failures = 0
+            if probe.state is AddressState.DEAD:
+                probe.state = AddressState.ALIVE
+                self._events.append(
+                    TrunkAddressUp(trunk=self.trunk.name, address=address)
+                )
+            return
+        self._count_failure(address, probe)
+
+    def _count_failure(self, address: TrunkAddress, probe: _Probe) -> None:
+        probe.failures += 1
+        limit = self.trunk.dead_after_failures
+        if probe.state is AddressState.ALIVE and probe.failures >= limit:
+            probe.state = AddressState.DEAD
+            self._events.append(
+                TrunkAddressDown(
+                    trunk=self.trunk.name, address=address, failures=probe.failures
+                )
+            )
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timeout`` must next run; None if checks are off."""
+        if self.trunk.options_interval_s == 0:
+            return None
+        return min(p.due_at for p in self._probes.values())
+
+    def handle_timeout(self, now: float) -> list[SendOptions]:
+        """Probes that are due at ``now``; each is rescheduled one interval on."""
+        interval = self.trunk.options_interval_s
+        if interval == 0:
+            return []
+        commands: list[SendOptions] = []
+        for address, probe in self._probes.items():
+            if probe.due_at > now:
+                continue
+            if probe.is_pending:
+                self._count_failure(address, probe)
+            probe.is_pending = True
+            # Schedule from the due time, not from now, so a late timer does
+            # not make the probes drift; skip whole intervals missed.
+            missed = int((now - probe.due_at) // interval)
+            probe.due_at += interval * (missed + 1)
+            commands.append(SendOptions(trunk=self.trunk.name, address=address))
+        return commands
+
+    def pop_events(self) -> list[TrunkEvent]:
+        """Address up/down events since the last call."""
+        events, self._events = self._events, []
+        return events
+
+
+# --- failover ---------------------------------------------------------------
+
+
+class FailoverPlan:
+    """The order in which one call tries a trunk's addresses.
+
+    ``first()`` gives the first address; after each failed attempt
+    ``next_after(status)`` gives the next one, or None when the B2BUA must
+    stop and answer the caller (``exhausted_status()`` says with what).
+    ``status`` None means no response before ``failover_timeout_s`` or a
+    transport error.
+    """
+
+    def __init__(self, candidates: Sequence[TrunkAddress]) -> None:
+        if not candidates:
+            raise ValueError("a failover plan needs at least one address")
+        self._candidates = tuple(candidates)
+        self._index = 0
+        self._statuses: list[int | None] = []
+
+    @property
+    def current(self) -> TrunkAddress:
+        """The address being tried now."""
+        return self._candidates[self._index]
+
+    def first(self) -> TrunkAddress:
+        """The first address to try."""
+        return self._candidates[0]
+
+    def next_after(self, status: int | None) -> TrunkAddress | None:
+        """The next address after an attempt ended with ``status``.
+
+        A timeout (None) or a 5xx moves on; a 3xx, 4xx or 6xx ends the plan,
+        because another server of the same trunk would give the same answer
+        (RFC 3261 §16.7 step 6 treats 6xx as final for all branches). Raises
+        ValueError for 1xx/2xx, which are not failures.
+        """
+        if status is not None and not 300 <= status <= 699:
+            raise ValueError(f"status {status} is not a failed attempt")
+        self._statuses.append(status)
+        if status is not None and not 500 <= status <= 599:
+            return None
+        if self._index + 1 >= len(self._candidates):
+            return None
+        self._index += 1
+        return self._candidates[self._index]
+
+    @property
+    def attempts(self) -> tuple[int | None, ...]:
+        """Statuses of the failed attempts so far, None for a timeout."""
+        return tuple(self._statuses)
+
+    def exhausted_status(self) -> int:
+        """The status to answer the caller with once the plan has ended.
+
+        RFC 3261 §16.7 step 6: 408 when no server answered at all; otherwise
+        the last failure, with 503 changed to 500 because a 503 from us would
+        tell the caller that the gateway itself is unavailable.
+        """
+        answered = [s for s in self._statuses if s is not None]
+        if not answered:
+            return 408
+        last = answered[-1]
+        return 500 if last == 503 else last
