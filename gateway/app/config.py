@@ -166,8 +166,8 @@ class MediaSection:
     """[media]: the RTP/SRTP relay's addresses, ports and limits."""
 
     bind_host: str = "127.0.0.1"
-    port_min: int = 40000
-    port_max: int = 49999
+    port_min: int = 16384
+    port_max: int = 32767
     timeout_s: float = 30.0
     allow_srtp_32: bool = False
     keyframe_min_interval_s: float = 1.0

@@ -33,6 +33,16 @@ crl = "{ca_dir}/crl.pem"
 [store]
 path = "vcgw.sqlite3"
 
+[calls]
+# Dial this number to hear your own audio and see your own video back (SRTP).
+test_number = "9999"
+
+[[routes]]
+# Site to site: a site dials another site's name, e.g. sip:xa-b@{domain}.
+name = "site-by-name"
+match_regex = '[A-Za-z0-9][A-Za-z0-9._~-]*'
+target = "sites"
+
 [logging]
 level = "info"
 format = "auto"

@@ -13,9 +13,11 @@ from typing import Any
 
 import uvloop
 
+from gateway.app.call_service import CallService
 from gateway.app.config import GatewayConfig
 from gateway.app.crl_watch import CrlWatcher, read_verified_crl
 from gateway.app.logging import configure_logging, get_logger
+from gateway.app.media_io import MediaRelay
 from gateway.app.sip_io import (
     Connection,
     SipDatagramProtocol,
@@ -24,9 +26,11 @@ from gateway.app.sip_io import (
 )
 from gateway.app.sip_service import SipService
 from gateway.app.tls import make_client_context, make_server_context
+from gateway.b2bua.routing import Router
 from gateway.errors import GatewayError, PkiError
 from gateway.sip.parse import SipLimits
 from gateway.sip.registrar import Registrar, RegistrarPolicy
+from gateway.srtp.suites import SrtpPolicy
 from gateway.store.sqlite import SqliteStore
 
 _EXPIRY_SWEEP_S = 5.0
@@ -65,6 +69,27 @@ class Gateway:
             user_agent=config.sip.user_agent,
         )
         self.limits = SipLimits()
+        self.relay = MediaRelay(
+            bind_host=config.media.bind_host,
+            port_min=config.media.port_min,
+            port_max=config.media.port_max,
+            log=self.log,
+        )
+        self.calls = CallService(
+            sip=self.service,
+            relay=self.relay,
+            connect_to_site=self.connect_to_site,
+            router=Router(
+                config.routes, config.trunks, test_number=config.calls.test_number
+            ),
+            store=self.store,
+            log=self.log,
+            domain=config.sip.domain,
+            contact_host=str(config.tls.listen[0]),
+            max_calls_per_site=config.calls.max_calls_per_site,
+            media_timeout_s=config.media.timeout_s,
+            srtp_policy=SrtpPolicy(allow_32=config.media.allow_srtp_32),
+        )
         self._tls_context = self._make_tls_context()
         self._client_context = self._make_client_context()
         self._servers: list[asyncio.AbstractServer] = []
@@ -163,6 +188,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._expiry_loop()))
         if tls.crl is not None:
             self._tasks.append(asyncio.create_task(self._crl_loop()))
+        self._tasks.append(asyncio.create_task(self._media_loop()))
         if self.config.registrar.qualify_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._qualify_loop()))
 
@@ -191,6 +217,13 @@ class Gateway:
                 self.reload_crl()
             except (GatewayError, ssl.SSLError) as exc:
                 self.log.error("tls.crl.reload_failed", error=str(exc))
+
+    async def _media_loop(self) -> None:
+        """Media timeouts and sampled SRTP failures, once a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            self.calls.sweep_media(time.monotonic())
+            self.relay.log_failure_samples()
 
     async def _qualify_loop(self) -> None:
         interval = self.config.registrar.qualify_interval_s
@@ -308,6 +341,7 @@ class Gateway:
             connection.close()
         for transport in self._datagram_transports:
             transport.close()
+        self.relay.close()
         for server in self._servers:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)

@@ -85,6 +85,7 @@ class Call:
     ended_at: float | None = None
     end_reason: str = ""
     is_echo: bool = False
+    relay_streams: list[Any] = field(default_factory=list)  # Per bridged m-line.
 
     def move_to(self, state: CallState) -> None:
         """Change state per the table; ENDED is always allowed."""

@@ -41,6 +41,7 @@ class LegStream:
     remote_rtp: tuple[str, int] | None = None
     remote_rtcp: tuple[str, int] | None = None
     rtcp_mux: bool = False
+    clock_rate: int = 90000  # Of the first agreed codec: jitter is in its units.
     # (ours, the peer's) a=crypto lines; None on a clear-RTP leg.
     keys: tuple[CryptoAttribute, CryptoAttribute] | None = None
     # (codec name, PT the peer sends us, PT the peer expects from us): the
@@ -173,6 +174,7 @@ def _leg_stream(stream: NegotiatedStream, we_offered: bool) -> LegStream:
         remote_rtp=remote,
         remote_rtcp=(host, rtcp_port) if host else None,
         rtcp_mux=stream.rtcp_mux,
+        clock_rate=formats[0].format.clock_rate if formats else 90000,
         keys=keys,
         payload_types=payloads,
     )

@@ -57,6 +57,7 @@ class SiteCall(pj.Call):  # type: ignore[misc]
         super().__init__(account, call_id)
         self.state = "null"
         self.last_status = 0
+        self.tone: pj.ToneGenerator | None = None
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -262,6 +263,12 @@ def main() -> int:
             emit(event="error", message=f"unknown step {step}")
             return 2
     emit(event="done")
+    # Drop PJSIP objects in order: calls (and their tone) before the library.
+    if account.call is not None:
+        account.call.tone = None
+        account.call = None
+    ep.hangupAllCalls()
+    pump(ep, time.monotonic() + 0.2)
     account.shutdown()
     ep.libDestroy()
     return 0
