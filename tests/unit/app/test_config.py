@@ -203,8 +203,8 @@ def _base() -> dict[str, object]:
 def test_media_calls_trunks_routes_defaults(tmp_path: Path) -> None:
     """Without the new sections the defaults apply and no trunk or route exists."""
     config = config_from_dict(_base(), base_dir=tmp_path)
-    assert config.media.port_min == 40000 and config.media.port_max == 49999
-    assert config.media.port_count == 10000
+    assert config.media.port_min == 16384 and config.media.port_max == 32767
+    assert config.media.port_count == 16384
     assert config.media.timeout_s == 30.0 and config.media.allow_srtp_32 is False
     assert config.calls.max_calls_per_site == 4
     assert (config.calls.session_expires_s, config.calls.min_se_s) == (1800, 90)
@@ -257,7 +257,7 @@ def _route(**values: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({"media": {"port_min": 40001}}, "[media] port_min must be even"),
+        ({"media": {"port_min": 20001}}, "[media] port_min must be even"),
         ({"media": {"port_max": 40010}}, "[media] port_max must be odd"),
         ({"media": {"port_min": 40000, "port_max": 40005}}, "at least 16 ports"),
         ({"media": {"port_min": 80, "port_max": 40001}}, "1024 <= port_min"),
