@@ -40,11 +40,19 @@ def test_make_run_serves_tls_chained_to_dev_ca(tmp_path: Path) -> None:
                 "127.0.0.1:5061 is taken: stop the other gateway first"
             )
     for name in ("Makefile", "pyproject.toml"):
-        shutil.copy2(REPO / name, tmp_path / name)  # copy2 keeps mtimes: no reinstall.
+        shutil.copy2(REPO / name, tmp_path / name)
     venv = REPO / ".venv"
     log = open(tmp_path / "make-run.log", "wb")  # noqa: SIM115
     make = subprocess.Popen(
-        ["make", "--no-print-directory", "run", f"VENV={venv}"],
+        # -o: never (re)install into the project's venv from this scratch folder.
+        [
+            "make",
+            "--no-print-directory",
+            "run",
+            f"VENV={venv}",
+            "-o",
+            f"{venv}/.run-installed",
+        ],
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,290 @@
+"""Calls through the gateway between real pjsua2 sites, SRTP on every site leg."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.interop.harness import DOMAIN, GatewayProcess, require_tools, run_vcgw
+
+pytestmark = pytest.mark.interop
+PEER = Path(__file__).parent / "peers" / "pjsua_site.py"
+CALLER_MEDIA_PORT = 25000
+CALLEE_MEDIA_PORT = 24000
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(tmp_path / "gw")
+    process.start()
+    yield process
+    code = process.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        target = process.keep_logs(request.node.name)
+        for log in process.dir.glob("pjsua-*.log"):
+            (target / log.name).write_bytes(log.read_bytes())
+    assert code == 0
+
+
+class Site:
+    """A pjsua2 site process with its certificate, driven by --steps."""
+
+    def __init__(
+        self,
+        gateway: GatewayProcess,
+        name: str,
+        steps: str,
+        *,
+        media_port: int,
+        srtp: str = "mandatory",
+    ) -> None:
+        issued = gateway.issue_site(name)
+        self.log_path = gateway.dir / f"pjsua-{name}.log"
+        command = [
+            sys.executable,
+            str(PEER),
+            "--site",
+            name,
+            "--domain",
+            DOMAIN,
+            "--gateway",
+            f"127.0.0.1:{gateway.port}",
+            "--cert",
+            str(issued.cert_path),
+            "--key",
+            str(issued.key_path),
+            "--ca",
+            str(gateway.ca_dir / "ca.crt"),
+            "--log",
+            str(self.log_path),
+            "--steps",
+            steps,
+            "--media-port",
+            str(media_port),
+            "--srtp",
+            srtp,
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self.events: list[dict[str, Any]] = []
+
+    def wait_for(
+        self, event: str, timeout_s: float = 30, **fields: Any
+    ) -> dict[str, Any]:
+        """Read events until one named ``event`` with ``fields`` arrives."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if not line.startswith("{"):
+                continue
+            entry: dict[str, Any] = json.loads(line)
+            self.events.append(entry)
+            if entry["event"] == event and all(
+                entry.get(k) == v for k, v in fields.items()
+            ):
+                return entry
+        raise AssertionError(f"no {event} {fields}; got {self.events}")
+
+    def finish(self) -> int:
+        try:
+            return self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+    def crypto_keys(self) -> set[str]:
+        """Every SDES inline key that appears in this endpoint's SIP log."""
+        text = self.log_path.read_text(errors="replace")
+        return set(re.findall(r"a=crypto:\d+ \S+ inline:([A-Za-z0-9+/=]+)", text))
+
+
+def call_records(gateway: GatewayProcess) -> list[dict[str, Any]]:
+    result = run_vcgw("cdr", "--config", str(gateway.config_path), "--json")
+    rows: list[dict[str, Any]] = json.loads(result.stdout)
+    return rows
+
+
+def start_capture(path: Path) -> subprocess.Popen[bytes]:
+    """tshark (dumpcap) on loopback, UDP only, until we stop it."""
+    process = subprocess.Popen(
+        ["tshark", "-i", "lo", "-f", "udp", "-w", str(path), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not path.exists():
+        time.sleep(0.05)
+    time.sleep(0.5)  # Let dumpcap start capturing before traffic flows.
+    return process
+
+
+def stop_capture(process: subprocess.Popen[bytes]) -> None:
+    os.kill(process.pid, signal.SIGINT)
+    process.wait(10)
+
+
+def udp_payloads(path: Path) -> list[tuple[int, int, bytes]]:
+    fields = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(path),
+            "-T",
+            "fields",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "udp.payload",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    packets = []
+    for line in fields.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2]:
+            packets.append((int(parts[0]), int(parts[1]), bytes.fromhex(parts[2])))
+    return packets
+
+
+def test_site_to_site_call_is_srtp_rekeyed_and_recorded(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    """Two SRTP sites talk through the gateway; each leg has its own keys."""
+    require_tools(["tshark"])
+    capture_path = tmp_path / "call.pcapng"
+    capture = start_capture(capture_path)
+    callee = Site(
+        gateway,
+        "xa-callee",
+        "register,await_call,wait:3,stats,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    callee.wait_for("reg", code=200)
+    caller = Site(
+        gateway,
+        "xa-caller",
+        "register,call:xa-callee,wait:3,stats,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        caller.wait_for("call", state="confirmed")
+        caller_stats = caller.wait_for("stats")
+        callee_stats = callee.wait_for("stats")
+        caller.wait_for("call", state="disconnected")
+        callee.wait_for("call", state="disconnected")  # BYE reached the other leg.
+    finally:
+        assert caller.finish() == 0
+        assert callee.finish() == 0
+        stop_capture(capture)
+    # Audio flowed both ways, counted at both ends.
+    for stats in (caller_stats, callee_stats):
+        assert stats["tx_packets"] > 100 and stats["rx_packets"] > 100, stats
+        assert stats["remote_rtp"].startswith("127.0.0.1:")  # The relay, not the peer.
+    # No endpoint's key reached the other endpoint.
+    assert caller.crypto_keys() and callee.crypto_keys()
+    assert not caller.crypto_keys() & callee.crypto_keys()
+    # The record proves how the call was secured.
+    (record,) = call_records(gateway)
+    assert record["caller_site"] == "xa-caller" and record["callee"] == "xa-callee"
+    assert (
+        record["route"] == "site-by-name" and record["end_reason"] == "BYE from caller"
+    )
+    assert record["answered_at"] is not None
+    for leg in record["legs"]:
+        assert leg["transport"] == "TLS" and leg["tls_version"].startswith("TLSv1.")
+        assert leg["media"].startswith("SRTP "), leg
+        assert leg["packets_in"] > 100 and leg["packets_out"] > 100
+        assert leg["auth_failures"] == 0
+    # On the wire: site legs carry SRTP only, and the two legs' bytes differ.
+    packets = udp_payloads(capture_path)
+    caller_leg = [
+        p for s, d, p in packets if CALLER_MEDIA_PORT in (s, d) and p[0] >> 6 == 2
+    ]
+    callee_leg = [
+        p for s, d, p in packets if CALLEE_MEDIA_PORT in (s, d) and p[0] >> 6 == 2
+    ]
+    # RTCP (RFC 5761 payload types 72-79 with the marker bit) rides the odd ports.
+    rtp = [p for p in caller_leg + callee_leg if not 72 <= p[1] & 0x7F <= 79]
+    assert len(rtp) > 400
+    # PCMU 20 ms is 160 bytes; SRTP adds a 10-byte tag (HMAC-SHA1-80) or 16 (GCM).
+    assert all(len(p) - 12 in (170, 176) for p in rtp), {len(p) for p in rtp}
+    caller_payloads = {p[12:] for p in caller_leg}
+    callee_payloads = {p[12:] for p in callee_leg}
+    assert not caller_payloads & callee_payloads
+
+
+def test_test_number_echoes_media(gateway: GatewayProcess) -> None:
+    """Dialling 9999 gets an SRTP answer from the gateway and our audio back."""
+    site = Site(
+        gateway,
+        "xa-echo",
+        "register,call:9999,wait:3,stats,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        site.wait_for("call", state="confirmed")
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+    finally:
+        assert site.finish() == 0
+    assert stats["rx_packets"] > 100, stats
+    (record,) = call_records(gateway)
+    assert record["route"] == "test-number"
+    (leg,) = record["legs"]
+    assert leg["media"].startswith("SRTP ") and leg["packets_in"] > 100
+
+
+def test_plain_rtp_offer_from_a_site_gets_488(gateway: GatewayProcess) -> None:
+    """A site offering RTP/AVP is refused with 488 and a Warning saying why."""
+    callee = Site(gateway, "xa-b488", "register,wait:6", media_port=CALLEE_MEDIA_PORT)
+    callee.wait_for("reg", code=200)
+    site = Site(
+        gateway,
+        "xa-rtp",
+        "register,call:xa-b488",
+        media_port=CALLER_MEDIA_PORT,
+        srtp="disabled",
+    )
+    try:
+        ended = site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+        callee.finish()
+    assert ended["status"] == 488
+    refused = gateway.wait_event("call.refused", site="xa-rtp")
+    assert "must use SRTP" in refused["reason"]
+    assert "xa-b488" not in [e.get("callee") for e in gateway.events("call.answered")]
+
+
+@pytest.mark.parametrize(("dialled", "status"), [("+84999", 404), ("xa-nobody", 480)])
+def test_unknown_number_and_unregistered_site(
+    gateway: GatewayProcess, dialled: str, status: int
+) -> None:
+    """No route: 404. A site name that is not registered: 480."""
+    site = Site(
+        gateway, "xa-dialler", f"register,call:{dialled}", media_port=CALLER_MEDIA_PORT
+    )
+    try:
+        ended = site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+    assert ended["status"] == status
