@@ -1,9 +1,9 @@
-"""Calls between sites, and the echo test number, over the SIP service.
+"""The B2BUA: calls between sites, to and from trunks, and the echo test number.
 
-The B2BUA keeps two independent dialogs per call and terminates media on the
-relay: the caller's offer is answered with the gateway's own address and
-keys, and the callee gets a fresh offer with other keys. Site legs are SRTP
-only; an offer without SRTP gets 488 with a Warning that says why.
+Two independent dialogs per call; media always terminates on the relay. The
+caller's offer is answered with the gateway's own address and keys, and the
+callee gets a fresh offer with other keys, so no endpoint's key is ever
+forwarded. Site legs are SRTP only; trunk legs follow the trunk's policy.
 """
 
 from __future__ import annotations
@@ -15,37 +15,39 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.app.call_records import call_record
-from gateway.app.media_io import MediaEndpoint, MediaRelay
+from gateway.app.call_signalling import (
+    SDP,
+    callee_target,
+    contact_for,
+    in_dialog_request,
+    outgoing_invite,
+)
+from gateway.app.media_io import MediaRelay
 from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
+from gateway.app.trunk_io import TrunkTransports
 from gateway.b2bua.call import Call, CallLeg, CallState
-from gateway.b2bua.media_plan import (
-    LegStream,
-    answer_keys,
-    leg_streams,
-    offer_keys,
-    require_srtp,
-    to_sdp_crypto,
+from gateway.b2bua.leg_media import (
+    LegPolicy,
+    MediaSecurity,
+    check_offer,
+    make_answer,
+    make_offer,
 )
+from gateway.b2bua.media_plan import LegStream, leg_streams
 from gateway.b2bua.routing import Router, RoutingError, Source, TargetKind
+from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
-from gateway.sdp.model import Origin, SessionDescription
-from gateway.sdp.offer_answer import (
-    CodecPolicy,
-    LocalMedia,
-    LocalSession,
-    build_answer,
-    build_offer_from,
-    negotiate,
-)
+from gateway.sdp.model import SessionDescription
+from gateway.sdp.offer_answer import CodecPolicy, negotiate
 from gateway.sdp.parse import parse_sdp
 from gateway.sdp.serialize import serialize_sdp
 from gateway.sip.dialog import Dialog
 from gateway.sip.errors import RemoteSipError
 from gateway.sip.ids import IdSource, TransactionKey
-from gateway.sip.message import Headers, SipRequest, SipResponse, make_response
+from gateway.sip.message import SipRequest, SipResponse, make_response
 from gateway.sip.uri import SipUri
 from gateway.srtp.errors import RemoteSrtpError
 from gateway.srtp.session import SrtpLeg
@@ -53,23 +55,23 @@ from gateway.srtp.suites import SrtpPolicy
 from gateway.store.base import Store
 
 SiteConnector = Callable[[str], Awaitable[Connection]]
-_SDP = "application/sdp"
+_EARLY = (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY)
 
 
 class CallService:
-    """Accepts INVITEs from sites and bridges them (SIP side of the B2BUA)."""
+    """The SIP side of the B2BUA, driven by the SIP service's events."""
 
     def __init__(
         self,
         *,
         sip: SipService,
         relay: MediaRelay,
+        trunks: TrunkTransports,
         connect_to_site: SiteConnector,
         router: Router,
         store: Store,
         log: Any,
         domain: str,
-        contact_host: str,
         max_calls_per_site: int = 4,
         media_timeout_s: float = 30.0,
         srtp_policy: SrtpPolicy | None = None,
@@ -78,14 +80,14 @@ class CallService:
     ) -> None:
         self._sip = sip
         self._relay = relay
+        self._trunks = trunks
         self._connect_to_site = connect_to_site
-        self._log = log
-        self._domain = domain
-        self._contact_host = contact_host
         self._router = router
         self._store = store
-        self._media_timeout_s = media_timeout_s
+        self._log = log
+        self._domain = domain
         self._max_calls_per_site = max_calls_per_site
+        self._media_timeout_s = media_timeout_s
         self._srtp_policy = srtp_policy or SrtpPolicy()
         self._codec_policy = codec_policy or CodecPolicy()
         self._ids = ids or IdSource()
@@ -100,9 +102,9 @@ class CallService:
         request: SipRequest,
         connection: Connection,
     ) -> None:
-        """A request that belongs to calls: INVITE, BYE, INFO, UPDATE."""
+        """A request that belongs to calls: INVITE, BYE, INFO, UPDATE, CANCEL."""
         if request.to_addr.tag is not None:
-            self._in_dialog(transaction_id, request, connection)
+            self._in_dialog(transaction_id, request)
         elif request.method == "INVITE":
             self._new_invite(transaction_id, request, connection)
         else:
@@ -119,15 +121,12 @@ class CallService:
         for call in list(self.calls.values()):
             if call.caller.invite_transaction != invite_transaction:
                 continue
-            if call.state in (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY):
+            if call.state in _EARLY:
                 self._respond(invite_transaction, make_response(call.invite, 487))
-                callee = call.callee
-                if callee is not None and callee.invite_transaction is not None:
-                    self._sip.layer.send_cancel(callee.invite_transaction, self._now())
-                    self._sip.flush()
+                self._cancel_callee(call)
                 self._end(call, "cancelled by caller")
 
-    # -- new calls -----------------------------------------------------------
+    # -- admission -----------------------------------------------------------
     def _new_invite(
         self,
         transaction_id: TransactionKey,
@@ -144,9 +143,7 @@ class CallService:
             return
         self._respond(transaction_id, make_response(request, 100))
         self.calls[call.call_ref] = call
-        task = asyncio.create_task(self._setup(call, transaction_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._setup(call, transaction_id))
 
     def _admit(
         self,
@@ -154,175 +151,258 @@ class CallService:
         connection: Connection,
         transaction_id: TransactionKey,
     ) -> Call:
-        """Check who calls and what; raise RemoteSipError/RemoteSdpError to refuse."""
-        identity = connection.identity
-        if identity is None or not connection.is_secure:
-            raise RemoteSipError(
-                "calls from sites need TLS with a site certificate", 403
-            )
+        """Who calls, what, and where to; raise RemoteSipError/SdpError to refuse."""
+        source, caller = self._identify(connection)
         if _max_forwards(request) <= 0:
             raise RemoteSipError("Max-Forwards reached 0", 483)
-        active = [c for c in self.calls.values() if c.caller.site == identity.site]
-        if len(active) >= self._max_calls_per_site:
-            raise RemoteSipError(
-                f"site {identity.site} has {len(active)} calls (limit)", 486
-            )
-        if (request.headers.get("content-type") or "").split(";")[0].strip() != _SDP:
+        self._check_limits(caller)
+        content_type = (request.headers.get("content-type") or "").split(";")[0]
+        if content_type.strip().lower() != SDP:
             raise RemoteSipError(
                 "INVITE without SDP (late offer) is not supported", 488
             )
-        offer = parse_sdp(request.body)
-        require_srtp(offer, who=f"site {identity.site}")
+        caller.offer = parse_sdp(request.body)
+        assert caller.policy is not None
+        check_offer(caller.offer, caller.policy)
+        caller.invite_transaction = transaction_id
         dialled, host = _dialled(request)
-        decision = self._router.route(dialled, host, Source.site(identity.site))
-        if decision.kind is TargetKind.TRUNK:
-            raise RemoteSipError("calls to trunks are not enabled yet", 503)
-        caller = CallLeg(
-            name="caller",
-            peer=connection.peer_text,
-            site=identity.site,
-            cert_serial=identity.cert_serial,
-            transport=connection.transport,
-            tls_version=connection.tls_version,
-            tls_cipher=connection.tls_cipher,
-            offer=offer,
-            invite_transaction=transaction_id,
-        )
-        is_echo = decision.kind is TargetKind.TEST
-        site = decision.site
-        if not is_echo and not (
-            site and self._sip.registrar.bindings(site, now=time.time())
-        ):
-            raise RemoteSipError(f"site {site!r} is not registered", 480)
+        decision = self._router.route(dialled, host, source)
+        callee: CallLeg | None = None
+        if decision.kind is TargetKind.SITE:
+            site = decision.site
+            if not (site and self._sip.registrar.bindings(site, now=time.time())):
+                raise RemoteSipError(f"site {site!r} is not registered", 480)
+            callee = CallLeg(name="callee", site=site, policy=self._site_policy(site))
+        elif decision.kind is TargetKind.TRUNK:
+            assert decision.trunk is not None
+            callee = self._trunk_leg(decision.trunk, decision.number)
         return Call(
             call_ref=self._ids.new_call_id(),
             caller=caller,
-            callee=None if is_echo else CallLeg(name="callee", site=site),
+            callee=callee,
             dialled=dialled,
             route=decision.route.name,
             invite=request,
             started_at=time.time(),
-            is_echo=is_echo,
+            is_echo=decision.kind is TargetKind.TEST,
         )
 
+    def _identify(self, connection: Connection) -> tuple[Source, CallLeg]:
+        """A site by its certificate over TLS, or a configured trunk by address."""
+        leg = CallLeg(
+            name="caller",
+            connection=connection,
+            peer=connection.peer_text,
+            transport=connection.transport,
+            tls_version=connection.tls_version,
+            tls_cipher=connection.tls_cipher,
+        )
+        identity = connection.identity
+        if identity is not None and connection.is_secure:
+            leg.site, leg.cert_serial = identity.site, identity.cert_serial
+            leg.policy = self._site_policy(identity.site)
+            return Source.site(identity.site), leg
+        trunk = self._trunks.trunk_of(connection)
+        if trunk is None:
+            raise RemoteSipError(
+                "calls need TLS with a site certificate, or a configured trunk", 403
+            )
+        leg.trunk = trunk.name
+        leg.policy = self._trunk_policy(trunk)
+        return Source.trunk(trunk.name), leg
+
+    def _check_limits(self, caller: CallLeg) -> None:
+        if caller.site is not None:
+            active = [c for c in self.calls.values() if c.caller.site == caller.site]
+            if len(active) >= self._max_calls_per_site:
+                raise RemoteSipError(
+                    f"site {caller.site} has {len(active)} calls (limit)", 486
+                )
+
+    def _trunk_leg(self, trunk: Trunk, number: str) -> CallLeg:
+        if trunk.max_calls:
+            active = [c for c in self.calls.values() if _uses_trunk(c, trunk.name)]
+            if len(active) >= trunk.max_calls:
+                raise RemoteSipError(f"trunk {trunk.name} is full", 503)
+        return CallLeg(
+            name="callee",
+            trunk=trunk.name,
+            number=number,
+            policy=self._trunk_policy(trunk),
+        )
+
+    def _site_policy(self, site: str) -> LegPolicy:
+        return self._policy(MediaSecurity.REQUIRED, f"site {site}")
+
+    def _trunk_policy(self, trunk: Trunk) -> LegPolicy:
+        return self._policy(MediaSecurity(trunk.srtp), f"trunk {trunk.name}")
+
+    def _policy(self, security: MediaSecurity, who: str) -> LegPolicy:
+        return LegPolicy(
+            security=security,
+            relay_address=self._relay.bind_host,
+            who=who,
+            srtp=self._srtp_policy,
+            codecs=self._codec_policy,
+        )
+
+    # -- setup ---------------------------------------------------------------
     async def _setup(self, call: Call, transaction_id: TransactionKey) -> None:
         try:
+            offer = call.caller.offer
+            assert offer is not None
+            call.caller.endpoints = [
+                await self._relay.allocate(rtcp_mux=False) for _ in offer.media
+            ]
             if call.is_echo:
-                await self._answer_echo(call, transaction_id)
+                self._answer_echo(call, transaction_id)
             else:
                 await self._forward(call)
         except (RemoteSdpError, RemoteSrtpError, RemoteSipError) as exc:
-            status = getattr(exc, "status", 488)
-            self._fail(call, status, str(exc))
-        except (GatewayError, OSError, ConnectionError) as exc:
+            self._fail(call, getattr(exc, "status", 488), str(exc))
+        except (GatewayError, OSError, ConnectionError, TimeoutError) as exc:
             self._log.warning("call.setup_failed", call=call.call_ref, error=str(exc))
             self._fail(call, 503, f"setup failed: {exc}")
 
-    # -- the echo test number -----------------------------------------------
-    async def _answer_echo(self, call: Call, transaction_id: TransactionKey) -> None:
-        offer = call.caller.offer
-        assert offer is not None
-        endpoints = [await self._relay.allocate(rtcp_mux=False) for _ in offer.media]
-        call.caller.endpoints = endpoints
-        keys = answer_keys(offer, self._srtp_policy)
-        answer = build_answer(
-            offer,
-            policy=self._codec_policy,
-            local=self._local_session(),
-            media=_local_media(endpoints, keys),
-        )
-        call.caller.answer = answer
-        call.caller.streams = leg_streams(offer, answer, we_offered=False)
-        for stream, endpoint in zip(call.caller.streams, endpoints, strict=True):
+    def _answer_echo(self, call: Call, transaction_id: TransactionKey) -> None:
+        leg = call.caller
+        assert leg.offer is not None and leg.policy is not None
+        answer = make_answer(leg.offer, _ports(leg), leg.policy)
+        leg.answer = answer
+        leg.streams = leg_streams(leg.offer, answer, we_offered=False)
+        for stream, endpoint in zip(leg.streams, leg.endpoints, strict=True):
             if stream.is_accepted:
-                relayed = self._relay.echo(endpoint, self._media_leg(stream, "caller"))
-                call.relay_streams.append(relayed)
+                media_leg = self._media_leg(stream, "caller")
+                call.relay_streams.append(self._relay.echo(endpoint, media_leg))
         self._answer_caller(call, transaction_id, answer)
 
-    # -- forwarding to a site ------------------------------------------------
     async def _forward(self, call: Call) -> None:
         callee = call.callee
-        assert callee is not None and callee.site is not None
-        offer_in = call.caller.offer
-        assert offer_in is not None
-        connection = self._sip.flow_for_site(callee.site)
-        if connection is None:
-            connection = await self._connect_to_site(callee.site)
-        callee.peer = connection.peer_text
-        callee.transport = connection.transport
-        callee.tls_version = connection.tls_version
-        callee.tls_cipher = connection.tls_cipher
-        callee.cert_serial = (
-            connection.identity.cert_serial if connection.identity else ""
-        )
-        count = len(offer_in.media)
-        caller_side = [await self._relay.allocate(rtcp_mux=False) for _ in range(count)]
-        callee_side = [await self._relay.allocate(rtcp_mux=False) for _ in range(count)]
-        call.caller.endpoints = caller_side
-        callee.endpoints = callee_side
-        offer_out = build_offer_from(
-            offer_in,
-            policy=self._codec_policy,
-            local=self._local_session(),
-            media=_local_media(callee_side, offer_keys(count, self._srtp_policy)),
-        )
-        callee.offer = offer_out
-        if call.is_ended:
-            return  # Cancelled while we were allocating.
-        invite = self._outgoing_invite(call, connection, offer_out)
-        callee.invite = invite
-        callee.invite_transaction = self._sip.send_request(
-            invite, connection, on_response=lambda r: self._on_callee_response(call, r)
-        )
-        call.move_to(CallState.PROCEEDING)
+        assert callee is not None and call.caller.offer is not None
+        callee.endpoints = [
+            await self._relay.allocate(rtcp_mux=False) for _ in call.caller.offer.media
+        ]
+        if callee.site is not None:
+            connection = self._sip.flow_for_site(callee.site)
+            if connection is None:
+                connection = await self._connect_to_site(callee.site)
+            await self._send_invite(call, connection)
+        else:
+            trunk = self._trunks.trunks[str(callee.trunk)]
+            call.failover = FailoverPlan(
+                self._trunks.health[trunk.name].candidates(_now())
+            )
+            await self._try_trunk_address(call, trunk)
 
-    def _outgoing_invite(
-        self, call: Call, connection: Connection, offer: SessionDescription
-    ) -> SipRequest:
+    async def _try_trunk_address(self, call: Call, trunk: Trunk) -> None:
+        """INVITE the plan's current address; a dead connection means: next."""
+        assert call.failover is not None
+        try:
+            connection = await self._trunks.connection_for(trunk, call.failover.current)
+            await self._send_invite(call, connection)
+        except (OSError, ConnectionError, TimeoutError, GatewayError) as exc:
+            self._log.warning(
+                "call.trunk_unreachable",
+                call=call.call_ref,
+                trunk=trunk.name,
+                address=str(call.failover.current),
+                error=str(exc) or type(exc).__name__,
+            )
+            self._callee_failed(call, None)
+            return
+        attempt = call.callee.invite_transaction if call.callee else None
+        loop = asyncio.get_running_loop()
+        loop.call_later(
+            trunk.failover_timeout_s, self._on_failover_timeout, call, attempt
+        )
+
+    async def _send_invite(
+        self, call: Call, connection: Connection, *, plain: bool = False
+    ) -> None:
         callee = call.callee
-        assert callee is not None and callee.site is not None
-        bindings = self._sip.registrar.bindings(callee.site, now=time.time())
-        target = (
-            bindings[0].contact if bindings else f"sip:{callee.site}@{self._domain}"
+        assert callee is not None and callee.policy is not None
+        assert call.caller.offer is not None
+        _describe(callee, connection)
+        callee.offer = make_offer(
+            call.caller.offer, _ports(callee), callee.policy, plain=plain
         )
-        caller_site = call.caller.site or "unknown"
-        headers = Headers(
-            [
-                (
-                    "Via",
-                    f"SIP/2.0/{connection.transport} {self._contact_host};"
-                    f"branch={self._ids.new_branch()}",
-                ),
-                ("Max-Forwards", str(_max_forwards(call.invite) - 1)),
-                (
-                    "From",
-                    f"<sip:{caller_site}@{self._domain}>;tag={self._ids.new_tag()}",
-                ),
-                ("To", f"<sip:{callee.site}@{self._domain}>"),
-                ("Call-ID", self._ids.new_call_id(self._domain)),
-                ("CSeq", "1 INVITE"),
-                ("Contact", self._contact()),
-                ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"),
-                ("Content-Type", _SDP),
-            ]
+        if call.is_ended:
+            return  # Cancelled while we were connecting.
+        target = callee_target(callee, self._sip.registrar, self._domain, time.time())
+        invite = outgoing_invite(
+            call,
+            callee,
+            callee.offer,
+            target=target,
+            ids=self._ids,
+            domain=self._domain,
+            max_forwards=_max_forwards(call.invite) - 1,
         )
-        return SipRequest(
-            method="INVITE", uri=target, headers=headers, body=serialize_sdp(offer)
-        )
+        callee.invite = invite
+        callee.got_response = False
+        transaction_id: TransactionKey | None = None
 
+        def on_response(response: SipResponse | None) -> None:
+            if callee.invite_transaction == transaction_id:
+                self._on_callee_response(call, response)
+
+        transaction_id = self._sip.send_request(
+            invite, connection, on_response=on_response
+        )
+        callee.invite_transaction = transaction_id
+        if call.state is CallState.ROUTING:
+            call.move_to(CallState.PROCEEDING)
+
+    # -- callee responses ----------------------------------------------------
     def _on_callee_response(self, call: Call, response: SipResponse | None) -> None:
+        callee = call.callee
+        assert callee is not None
+        callee.got_response = True
         if call.is_ended:
             if response is not None and 200 <= response.status < 300:
                 self._ack_and_bye(call, response)
             return
         if response is None:
-            self._fail(call, 408, "callee did not answer the INVITE")
+            self._callee_failed(call, None)
         elif response.status < 200:
             self._callee_provisional(call, response)
         elif response.status < 300:
             self._callee_answered(call, response)
         else:
-            self._fail(call, response.status, f"callee answered {response.status}")
+            self._callee_failed(call, response.status)
+
+    def _callee_failed(self, call: Call, status: int | None) -> None:
+        """Fail over to the next trunk address, fall back to RTP, or give up."""
+        callee = call.callee
+        assert callee is not None
+        plan = call.failover
+        if callee.trunk is not None and plan is not None:
+            trunk = self._trunks.trunks[callee.trunk]
+            if status == 488 and callee.policy and _can_fall_back(callee):
+                self._spawn(self._send_invite(call, callee.connection, plain=True))
+                return
+            if plan.next_after(status) is not None:
+                self._log.info(
+                    "call.failover",
+                    call=call.call_ref,
+                    trunk=trunk.name,
+                    status=status,
+                    next=str(plan.current),
+                )
+                self._spawn(self._try_trunk_address(call, trunk))
+                return
+            status = plan.exhausted_status()
+        what = "did not answer" if status is None else f"answered {status}"
+        self._fail(call, status or 408, f"callee {what}")
+
+    def _on_failover_timeout(self, call: Call, attempt: TransactionKey | None) -> None:
+        callee = call.callee
+        if call.is_ended or callee is None or callee.invite_transaction != attempt:
+            return
+        if callee.got_response:
+            return
+        callee.invite_transaction = None  # Ignore whatever this attempt says later.
+        self._callee_failed(call, None)
 
     def _callee_provisional(self, call: Call, response: SipResponse) -> None:
         if response.status == 100:
@@ -331,57 +411,54 @@ class CallService:
             call.move_to(CallState.EARLY)
         status = 180 if response.status == 180 else 183
         provisional = make_response(call.invite, status, to_tag=self._caller_tag(call))
-        provisional.headers.add("Contact", self._contact())
+        provisional.headers.add("Contact", contact_for(call.caller.connection))
         assert call.caller.invite_transaction is not None
         self._respond(call.caller.invite_transaction, provisional)
 
     def _callee_answered(self, call: Call, response: SipResponse) -> None:
-        callee = call.callee
+        callee, caller = call.callee, call.caller
         assert callee is not None and callee.offer is not None
-        callee.dialog = Dialog.from_uac(_sent_invite(callee), response, is_tls=True)
-        self._send_ack(call)
+        assert caller.offer is not None and caller.policy is not None
+        is_tls = callee.transport == "TLS"
+        callee.dialog = Dialog.from_uac(_sent_invite(callee), response, is_tls=is_tls)
+        self._send_in_dialog(callee, "ACK")
         try:
-            answer_in = parse_sdp(response.body)
-            callee.answer = answer_in
-            callee.streams = leg_streams(callee.offer, answer_in, we_offered=True)
-            agreed = negotiate(callee.offer, answer_in)
-            offer_in = call.caller.offer
-            assert offer_in is not None
-            endpoints = call.caller.endpoints
-            answer_out = build_answer(
-                offer_in,
-                policy=self._codec_policy,
-                local=self._local_session(),
-                media=_local_media(endpoints, answer_keys(offer_in, self._srtp_policy)),
-                formats=[
-                    [f.format for f in s.formats] if s.is_accepted else None
-                    for s in agreed
-                ],
+            callee.answer = parse_sdp(response.body)
+            callee.streams = leg_streams(callee.offer, callee.answer, we_offered=True)
+            agreed = negotiate(callee.offer, callee.answer)
+            formats = [
+                [f.format for f in s.formats] if s.is_accepted else None for s in agreed
+            ]
+            caller.answer = make_answer(
+                caller.offer, _ports(caller), caller.policy, formats=formats
             )
-            call.caller.answer = answer_out
-            call.caller.streams = leg_streams(offer_in, answer_out, we_offered=False)
+            caller.streams = leg_streams(caller.offer, caller.answer, we_offered=False)
             self._bridge(call)
         except (RemoteSdpError, RemoteSrtpError) as exc:
             self._fail(call, 488, f"callee's answer is not usable: {exc}")
-            self._send_bye(call, "callee")
+            self._send_in_dialog(callee, "BYE")
             return
-        assert call.caller.invite_transaction is not None
-        self._answer_caller(call, call.caller.invite_transaction, answer_out)
+        assert caller.invite_transaction is not None
+        self._answer_caller(call, caller.invite_transaction, caller.answer)
 
     def _bridge(self, call: Call) -> None:
         callee = call.callee
         assert callee is not None
-        caller_eps = call.caller.endpoints
-        callee_eps = callee.endpoints
         for a, b, a_ep, b_ep in zip(
-            call.caller.streams, callee.streams, caller_eps, callee_eps, strict=True
+            call.caller.streams,
+            callee.streams,
+            call.caller.endpoints,
+            callee.endpoints,
+            strict=True,
         ):
-            if not (a.is_accepted and b.is_accepted):
-                continue
-            relayed = self._relay.bridge(
-                a_ep, self._media_leg(a, "caller"), b_ep, self._media_leg(b, "callee")
-            )
-            call.relay_streams.append(relayed)
+            if a.is_accepted and b.is_accepted:
+                relayed = self._relay.bridge(
+                    a_ep,
+                    self._media_leg(a, "caller"),
+                    b_ep,
+                    self._media_leg(b, "callee"),
+                )
+                call.relay_streams.append(relayed)
 
     def _media_leg(self, stream: LegStream, label: str) -> MediaLeg:
         crypto = None
@@ -398,37 +475,30 @@ class CallService:
             clock_rate=stream.clock_rate,
         )
 
-    # -- answering and ending ------------------------------------------------
+    # -- answering and in-dialog requests ------------------------------------
     def _answer_caller(
         self, call: Call, transaction_id: TransactionKey, answer: SessionDescription
     ) -> None:
         ok = make_response(call.invite, 200, to_tag=self._caller_tag(call))
-        ok.headers.add("Contact", self._contact())
-        ok.headers.add("Content-Type", _SDP)
+        ok.headers.add("Contact", contact_for(call.caller.connection))
+        ok.headers.add("Content-Type", SDP)
         ok.body = serialize_sdp(answer)
-        call.caller.dialog = Dialog.from_uas(call.invite, ok, is_tls=True)
+        is_tls = call.caller.transport == "TLS"
+        call.caller.dialog = Dialog.from_uas(call.invite, ok, is_tls=is_tls)
         call.move_to(CallState.ANSWERED)
         call.answered_at = time.time()
         self._respond(transaction_id, ok)
+        callee_streams = call.callee.streams if call.callee else ()
         self._log.info(
             "call.answered",
             call=call.call_ref,
-            caller=call.caller.site,
+            caller=call.caller.site or call.caller.trunk,
             callee=call.dialled,
-            caller_srtp=[s.suite_name for s in call.caller.streams if s.is_accepted],
-            callee_srtp=[
-                s.suite_name
-                for s in (call.callee.streams if call.callee else ())
-                if s.is_accepted
-            ],
+            caller_media=[s.suite_name for s in call.caller.streams if s.is_accepted],
+            callee_media=[s.suite_name for s in callee_streams if s.is_accepted],
         )
 
-    def _in_dialog(
-        self,
-        transaction_id: TransactionKey,
-        request: SipRequest,
-        connection: Connection,
-    ) -> None:
+    def _in_dialog(self, transaction_id: TransactionKey, request: SipRequest) -> None:
         call = self._find_call(request)
         if call is None:
             self._reply(transaction_id, request, 481)
@@ -436,8 +506,9 @@ class CallService:
         side = "caller" if _is_leg(call.caller, request) else "callee"
         if request.method == "BYE":
             self._reply(transaction_id, request, 200)
-            other = "callee" if side == "caller" else "caller"
-            self._send_bye(call, other)
+            other = call.callee if side == "caller" else call.caller
+            if other is not None:
+                self._send_in_dialog(other, "BYE")
             self._end(call, f"BYE from {side}")
         elif request.method == "INFO":
             self._reply(transaction_id, request, 200)
@@ -445,44 +516,41 @@ class CallService:
             # Re-INVITE and UPDATE (hold, codec change) come with the next step.
             self._reply(transaction_id, request, 488)
 
-    def _send_bye(self, call: Call, side: str) -> None:
-        leg = call.caller if side == "caller" else call.callee
-        if leg is None or leg.dialog is None or leg.site is None:
+    def _send_in_dialog(self, leg: CallLeg, method: str) -> None:
+        if leg.site is not None and (
+            leg.connection is None or leg.connection.is_closed
+        ):
+            leg.connection = self._sip.flow_for_site(leg.site)
+        request = in_dialog_request(leg, method, self._ids)
+        if request is None:
             return
-        connection = self._sip.flow_for_site(leg.site)
-        if connection is None:
-            return
-        bye = leg.dialog.create_request(
-            "BYE", ids=self._ids, via_sent_by=self._contact_host, via_transport="TLS"
-        )
-        self._sip.send_request(bye, connection, on_response=lambda _r: None)
+        if method == "ACK":
+            leg.connection.send(request)
+        else:
+            self._sip.send_request(request, leg.connection, on_response=lambda _r: None)
 
-    def _send_ack(self, call: Call) -> None:
+    def _cancel_callee(self, call: Call) -> None:
         callee = call.callee
-        assert callee is not None and callee.dialog is not None and callee.site
-        connection = self._sip.flow_for_site(callee.site)
-        if connection is None:
-            return
-        ack = callee.dialog.create_request(
-            "ACK", ids=self._ids, via_sent_by=self._contact_host, via_transport="TLS"
-        )
-        connection.send(ack)
+        if callee is not None and callee.invite_transaction is not None:
+            self._sip.layer.send_cancel(callee.invite_transaction, _now())
+            self._sip.flush()
 
     def _ack_and_bye(self, call: Call, response: SipResponse) -> None:
         """A 2xx after we gave up (CANCEL raced the answer): ACK then BYE."""
         callee = call.callee
         if callee is None or callee.dialog is not None:
             return
-        callee.dialog = Dialog.from_uac(_sent_invite(callee), response, is_tls=True)
-        self._send_ack(call)
-        self._send_bye(call, "callee")
+        callee.dialog = Dialog.from_uac(_sent_invite(callee), response)
+        self._send_in_dialog(callee, "ACK")
+        self._send_in_dialog(callee, "BYE")
 
+    # -- ending --------------------------------------------------------------
     def _fail(self, call: Call, status: int, reason: str) -> None:
         if call.is_ended:
             return
-        if call.state in (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY):
+        if call.state in _EARLY:
             response = make_response(call.invite, _caller_status(status))
-            response.headers.add("Warning", f'399 vcgw "{reason.replace(chr(34), "")}"')
+            response.headers.add("Warning", _warning(reason))
             assert call.caller.invite_transaction is not None
             with contextlib.suppress(GatewayError):
                 self._respond(call.caller.invite_transaction, response)
@@ -502,7 +570,7 @@ class CallService:
         self._log.info(
             "call.ended",
             call=call.call_ref,
-            caller=call.caller.site,
+            caller=call.caller.site or call.caller.trunk,
             callee=call.dialled,
             reason=reason,
             duration_s=round(call.ended_at - (call.answered_at or call.ended_at), 1),
@@ -517,9 +585,8 @@ class CallService:
             if "b" in reports:
                 callee_reports.append(reports["b"])
         try:
-            self._store.add_call_record(
-                call_record(call, caller_reports, callee_reports)
-            )
+            record = call_record(call, caller_reports, callee_reports)
+            self._store.add_call_record(record)
         except GatewayError as exc:
             self._log.error("call.record_failed", call=call.call_ref, error=str(exc))
 
@@ -531,11 +598,17 @@ class CallService:
             idle_s = min(stream.idle_for_s(now) for stream in call.relay_streams)
             if idle_s < self._media_timeout_s:
                 continue
-            self._send_bye(call, "caller")
-            self._send_bye(call, "callee")
+            for leg in (call.caller, call.callee):
+                if leg is not None:
+                    self._send_in_dialog(leg, "BYE")
             self._end(call, f"media timeout: no packet for {int(idle_s)} s")
 
     # -- helpers -------------------------------------------------------------
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _find_call(self, request: SipRequest) -> Call | None:
         for call in self.calls.values():
             if _is_leg(call.caller, request) or (
@@ -549,20 +622,6 @@ class CallService:
             call.caller.local_tag = self._ids.new_tag()
         return call.caller.local_tag
 
-    def _local_session(self) -> LocalSession:
-        origin = Origin(
-            username="vcgw",
-            session_id=str(int(time.time() * 1000)),
-            session_version=1,
-            address=self._relay.bind_host,
-        )
-        return LocalSession(
-            origin=origin, address=self._relay.bind_host, rtcp_mux=False
-        )
-
-    def _contact(self) -> str:
-        return f"<sip:gateway@{self._contact_host};transport=tls>"
-
     def _refuse(
         self,
         transaction_id: TransactionKey,
@@ -572,7 +631,7 @@ class CallService:
         connection: Connection,
     ) -> None:
         response = make_response(request, status)
-        response.headers.add("Warning", f'399 vcgw "{reason.replace(chr(34), "")}"')
+        response.headers.add("Warning", _warning(reason))
         self._respond(transaction_id, response)
         identity = connection.identity
         self._log.warning(
@@ -592,9 +651,40 @@ class CallService:
     def _respond(self, transaction_id: TransactionKey, response: SipResponse) -> None:
         self._sip.respond(transaction_id, response)
 
-    @staticmethod
-    def _now() -> float:
-        return time.monotonic()
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _ports(leg: CallLeg) -> list[int]:
+    return [endpoint.rtp_port for endpoint in leg.endpoints]
+
+
+def _describe(leg: CallLeg, connection: Connection) -> None:
+    leg.connection = connection
+    leg.peer = connection.peer_text
+    leg.transport = connection.transport
+    leg.tls_version = connection.tls_version
+    leg.tls_cipher = connection.tls_cipher
+    leg.cert_serial = connection.identity.cert_serial if connection.identity else ""
+
+
+def _can_fall_back(leg: CallLeg) -> bool:
+    """An ``optional`` trunk that refused our SRTP offer may get plain RTP."""
+    policy = leg.policy
+    offer = leg.offer
+    return (
+        policy is not None
+        and policy.security is MediaSecurity.OPTIONAL
+        and offer is not None
+        and any(m.proto == "RTP/SAVP" for m in offer.media)
+    )
+
+
+def _uses_trunk(call: Call, trunk: str) -> bool:
+    return call.caller.trunk == trunk or (
+        call.callee is not None and call.callee.trunk == trunk
+    )
 
 
 def _sent_invite(leg: CallLeg) -> SipRequest:
@@ -602,16 +692,8 @@ def _sent_invite(leg: CallLeg) -> SipRequest:
     return leg.invite
 
 
-def _local_media(
-    endpoints: list[MediaEndpoint], keys: list[tuple[Any, ...]]
-) -> list[LocalMedia]:
-    return [
-        LocalMedia(
-            port=endpoint.rtp_port if key else 0,
-            crypto=tuple(to_sdp_crypto(k) for k in key),
-        )
-        for endpoint, key in zip(endpoints, keys, strict=True)
-    ]
+def _warning(reason: str) -> str:
+    return f'399 vcgw "{reason.replace(chr(34), "")}"'
 
 
 def _dialled(request: SipRequest) -> tuple[str, str]:

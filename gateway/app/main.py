@@ -26,6 +26,7 @@ from gateway.app.sip_io import (
 )
 from gateway.app.sip_service import SipService
 from gateway.app.tls import make_client_context, make_server_context
+from gateway.app.trunk_io import TrunkTransports
 from gateway.b2bua.routing import Router
 from gateway.errors import GatewayError, PkiError
 from gateway.sip.parse import SipLimits
@@ -75,9 +76,17 @@ class Gateway:
             port_max=config.media.port_max,
             log=self.log,
         )
+        self.trunks = TrunkTransports(
+            sip=self.service,
+            trunks=config.trunks,
+            limits=self.limits,
+            bind_host=config.media.bind_host,
+            log=self.log,
+        )
         self.calls = CallService(
             sip=self.service,
             relay=self.relay,
+            trunks=self.trunks,
             connect_to_site=self.connect_to_site,
             router=Router(
                 config.routes, config.trunks, test_number=config.calls.test_number
@@ -85,7 +94,6 @@ class Gateway:
             store=self.store,
             log=self.log,
             domain=config.sip.domain,
-            contact_host=str(config.tls.listen[0]),
             max_calls_per_site=config.calls.max_calls_per_site,
             media_timeout_s=config.media.timeout_s,
             srtp_policy=SrtpPolicy(allow_32=config.media.allow_srtp_32),
@@ -179,16 +187,19 @@ class Gateway:
             self._servers.append(server)
             self.log.info("sip.listen", transport="TCP", address=str(address))
         for address in self.config.plain.udp:
-            transport, _ = await loop.create_datagram_endpoint(
+            transport, protocol = await loop.create_datagram_endpoint(
                 lambda: SipDatagramProtocol(self.service, self.limits),
                 local_addr=(address.host, address.port),
             )
             self._datagram_transports.append(transport)
+            self.trunks.use_udp_listener(protocol)
             self.log.info("sip.listen", transport="UDP", address=str(address))
         self._tasks.append(asyncio.create_task(self._expiry_loop()))
         if tls.crl is not None:
             self._tasks.append(asyncio.create_task(self._crl_loop()))
         self._tasks.append(asyncio.create_task(self._media_loop()))
+        if self.config.trunks:
+            self._tasks.append(asyncio.create_task(self.trunks.run_health_checks()))
         if self.config.registrar.qualify_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._qualify_loop()))
 

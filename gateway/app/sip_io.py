@@ -37,6 +37,7 @@ class Connection:
     transport: str
     peer: tuple[str, int]
     identity: PeerIdentity | None = None
+    local: tuple[str, int] = ("0.0.0.0", 0)
     tls_version: str = ""
     tls_cipher: str = ""
     _write: Callable[[bytes], None] | None = None
@@ -49,8 +50,12 @@ class Connection:
 
     @property
     def peer_text(self) -> str:
-        host, port = self.peer[0], self.peer[1]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return _host_port(self.peer)
+
+    @property
+    def local_text(self) -> str:
+        """Our end of the flow, as a Via sent-by or Contact host:port."""
+        return _host_port(self.local)
 
     def send(self, message: SipMessage) -> None:
         """Serialise and write; silently ignored once the flow is closed."""
@@ -64,6 +69,11 @@ class Connection:
     def close(self) -> None:
         if not self.is_closed and self._close is not None:
             self._close()
+
+
+def _host_port(address: tuple[str, int]) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class MessageSink(Protocol):
@@ -140,11 +150,13 @@ class SipStreamProtocol(asyncio.Protocol):
         transport = typing.cast(asyncio.Transport, transport)
         self._transport = transport
         peer = transport.get_extra_info("peername") or ("?", 0)
+        local = transport.get_extra_info("sockname") or ("0.0.0.0", 0)
         ssl_object = transport.get_extra_info("ssl_object")
         connection = Connection(
             flow_id=f"{self._transport_name.lower()}-{next(_flow_numbers)}",
             transport=self._transport_name,
             peer=(str(peer[0]), int(peer[1])),
+            local=(str(local[0]), int(local[1])),
             identity=identity_from_ssl(ssl_object),
             _write=transport.write,
             _close=transport.close,
@@ -201,15 +213,18 @@ class SipDatagramProtocol(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = typing.cast(asyncio.DatagramTransport, transport)
 
-    def _flow(self, addr: tuple[str, int]) -> Connection:
+    def flow_to(self, addr: tuple[str, int]) -> Connection:
+        """The pseudo-flow to a UDP peer address (made on first use)."""
         connection = self._flows.get(addr)
         if connection is None:
             transport = self._transport
             assert transport is not None
+            local = transport.get_extra_info("sockname") or ("0.0.0.0", 0)
             connection = Connection(
                 flow_id=f"udp-{addr[0]}:{addr[1]}",
                 transport="UDP",
                 peer=addr,
+                local=(str(local[0]), int(local[1])),
                 _write=lambda data: transport.sendto(data, addr),
             )
             if len(self._flows) > 10_000:
@@ -220,7 +235,7 @@ class SipDatagramProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if data.strip(b"\r\n") == b"":
             return  # Keep-alive.
-        connection = self._flow((str(addr[0]), int(addr[1])))
+        connection = self.flow_to((str(addr[0]), int(addr[1])))
         try:
             message = parse_message(data, self._limits)
         except RemoteSipError as exc:

@@ -338,7 +338,7 @@ class SipService:
         self, connection: Connection, target: str, *, timeout_s: float = 5.0
     ) -> SipResponse:
         """Send OPTIONS over ``connection`` and wait for the final response."""
-        host = "vcgw.invalid"
+        host = connection.local_text
         domain = self.registrar.policy.domain
         request = SipRequest(
             method="OPTIONS",
@@ -353,7 +353,7 @@ class SipService:
                     ("Max-Forwards", "70"),
                     ("From", f"<sip:gateway@{domain}>;tag={self._ids.new_tag()}"),
                     ("To", f"<{target}>"),
-                    ("Call-ID", self._ids.new_call_id(host)),
+                    ("Call-ID", self._ids.new_call_id(domain)),
                     ("CSeq", "1 OPTIONS"),
                     ("User-Agent", self._user_agent),
                 ]

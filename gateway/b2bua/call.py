@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from gateway.b2bua.leg_media import LegPolicy
 from gateway.b2bua.media_plan import LegStream
+from gateway.b2bua.trunks import FailoverPlan
 from gateway.errors import GatewayError
 from gateway.sdp.model import SessionDescription
 from gateway.sip.dialog import Dialog
@@ -53,8 +55,12 @@ class CallLeg:
     """One leg: its dialog, its SDP exchange and its negotiated streams."""
 
     name: str  # "caller" or "callee"
+    policy: LegPolicy | None = None  # Media rules of this leg.
+    connection: Any = None  # The flow that carries this leg's signalling.
     peer: str = ""
     site: str | None = None
+    trunk: str | None = None
+    number: str = ""  # What the trunk is asked for (after strip/prepend).
     cert_serial: str = ""
     transport: str = ""
     tls_version: str = ""
@@ -64,6 +70,7 @@ class CallLeg:
     answer: SessionDescription | None = None
     streams: tuple[LegStream, ...] = ()
     invite_transaction: TransactionKey | None = None
+    got_response: bool = False  # Any response to the current INVITE attempt.
     invite: SipRequest | None = None  # The INVITE on this leg.
     local_tag: str | None = None  # Our To tag (caller) before the dialog exists.
     endpoints: list[Any] = field(default_factory=list)  # Relay ports, per m-line.
@@ -86,6 +93,7 @@ class Call:
     end_reason: str = ""
     is_echo: bool = False
     relay_streams: list[Any] = field(default_factory=list)  # Per bridged m-line.
+    failover: FailoverPlan | None = None  # Trunk addresses still to try.
 
     def move_to(self, state: CallState) -> None:
         """Change state per the table; ENDED is always allowed."""
