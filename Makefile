@@ -62,4 +62,4 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/mypy
 
 bench: system-deps-test $(VENV)/.test-installed
-	$(PY) -m pytest -q bench -p no:cacheprovider --benchmark-disable-gc
+	$(PY) -m pytest -q -s bench -p no:cacheprovider
