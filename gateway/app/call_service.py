@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.app.call_records import call_record
+from gateway.app.call_reoffer import Reoffers, start_sessions
 from gateway.app.call_signalling import (
     SDP,
     callee_target,
@@ -40,8 +41,8 @@ from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
-from gateway.sdp.model import SessionDescription
-from gateway.sdp.offer_answer import CodecPolicy, negotiate
+from gateway.sdp.model import SessionDescription, TransportProfile
+from gateway.sdp.offer_answer import CodecPolicy, LocalSession, negotiate
 from gateway.sdp.parse import parse_sdp
 from gateway.sdp.serialize import serialize_sdp
 from gateway.sip.dialog import Dialog
@@ -93,6 +94,7 @@ class CallService:
         self._ids = ids or IdSource()
         self.calls: dict[str, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reoffers = Reoffers(self)
         sip.call_handler = self
 
     # -- entry points from the SIP service ----------------------------------
@@ -273,7 +275,7 @@ class CallService:
         for stream, endpoint in zip(leg.streams, leg.endpoints, strict=True):
             if stream.is_accepted:
                 media_leg = self._media_leg(stream, "caller")
-                call.relay_streams.append(self._relay.echo(endpoint, media_leg))
+                call.relay_streams[stream.index] = self._relay.echo(endpoint, media_leg)
         self._answer_caller(call, transaction_id, answer)
 
     async def _forward(self, call: Call) -> None:
@@ -458,7 +460,7 @@ class CallService:
                     b_ep,
                     self._media_leg(b, "callee"),
                 )
-                call.relay_streams.append(relayed)
+                call.relay_streams[a.index] = relayed
 
     def _media_leg(self, stream: LegStream, label: str) -> MediaLeg:
         crypto = None
@@ -487,6 +489,7 @@ class CallService:
         call.caller.dialog = Dialog.from_uas(call.invite, ok, is_tls=is_tls)
         call.move_to(CallState.ANSWERED)
         call.answered_at = time.time()
+        start_sessions(call)
         self._respond(transaction_id, ok)
         callee_streams = call.callee.streams if call.callee else ()
         self._log.info(
@@ -510,17 +513,24 @@ class CallService:
             if other is not None:
                 self._send_in_dialog(other, "BYE")
             self._end(call, f"BYE from {side}")
+        elif request.method == "INVITE":
+            leg = call.caller if side == "caller" else call.callee
+            assert leg is not None
+            self._reoffers.on_reinvite(call, leg, transaction_id, request)
         elif request.method == "INFO":
             self._reply(transaction_id, request, 200)
         else:
-            # Re-INVITE and UPDATE (hold, codec change) come with the next step.
-            self._reply(transaction_id, request, 488)
+            self._reply(transaction_id, request, 501)
 
-    def _send_in_dialog(self, leg: CallLeg, method: str) -> None:
+    def _refresh_flow(self, leg: CallLeg) -> None:
+        """A site whose connection dropped may have registered on a new one."""
         if leg.site is not None and (
             leg.connection is None or leg.connection.is_closed
         ):
             leg.connection = self._sip.flow_for_site(leg.site)
+
+    def _send_in_dialog(self, leg: CallLeg, method: str) -> None:
+        self._refresh_flow(leg)
         request = in_dialog_request(leg, method, self._ids)
         if request is None:
             return
@@ -579,7 +589,7 @@ class CallService:
     def _record(self, call: Call) -> None:
         """Write the call record (before the relay forgets the counters)."""
         caller_reports, callee_reports = [], []
-        for stream in call.relay_streams:
+        for stream in call.relay_streams.values():
             reports = self._relay.reports(stream)
             caller_reports.append(reports["a"])
             if "b" in reports:
@@ -595,13 +605,70 @@ class CallService:
         for call in list(self.calls.values()):
             if call.state is not CallState.CONFIRMED or not call.relay_streams:
                 continue
-            idle_s = min(stream.idle_for_s(now) for stream in call.relay_streams)
+            idle_s = min(s.idle_for_s(now) for s in call.relay_streams.values())
             if idle_s < self._media_timeout_s:
                 continue
             for leg in (call.caller, call.callee):
                 if leg is not None:
                     self._send_in_dialog(leg, "BYE")
             self._end(call, f"media timeout: no packet for {int(idle_s)} s")
+
+    # -- what Reoffers uses --------------------------------------------------
+    @property
+    def relay(self) -> MediaRelay:
+        return self._relay
+
+    @property
+    def log(self) -> Any:
+        return self._log
+
+    @property
+    def codec_policy(self) -> CodecPolicy:
+        return self._codec_policy
+
+    @property
+    def srtp_policy(self) -> SrtpPolicy:
+        return self._srtp_policy
+
+    def local_session(self, leg: CallLeg) -> LocalSession:
+        assert leg.policy is not None
+        return leg.policy.session(profile=TransportProfile.RTP_SAVP)
+
+    def media_leg(self, stream: LegStream, label: str) -> MediaLeg:
+        return self._media_leg(stream, label)
+
+    def reply(
+        self, transaction_id: TransactionKey, request: SipRequest, status: int
+    ) -> None:
+        self._reply(transaction_id, request, status)
+
+    def respond(self, transaction_id: TransactionKey, response: SipResponse) -> None:
+        self._respond(transaction_id, response)
+
+    @staticmethod
+    def finish_response(response: SipResponse, reason: str) -> None:
+        response.headers.add("Warning", _warning(reason))
+
+    def send_in_dialog(self, leg: CallLeg, method: str) -> None:
+        self._send_in_dialog(leg, method)
+
+    def in_dialog(self, leg: CallLeg, method: str, *, body: bytes) -> SipRequest | None:
+        """An in-dialog request with an SDP body, on the leg's live flow."""
+        self._refresh_flow(leg)
+        request = in_dialog_request(leg, method, self._ids)
+        if request is not None:
+            request.headers.add("Contact", contact_for(leg.connection))
+            request.headers.add("Content-Type", SDP)
+            request.body = body
+        return request
+
+    def send_request_on(
+        self,
+        leg: CallLeg,
+        request: SipRequest,
+        on_response: Callable[[SipResponse | None], None],
+    ) -> None:
+        self._sip.send_request(request, leg.connection, on_response=on_response)
 
     # -- helpers -------------------------------------------------------------
     def _spawn(self, coroutine: Awaitable[None]) -> None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.b2bua.leg_media import LegPolicy
 from gateway.b2bua.media_plan import LegStream
 from gateway.b2bua.trunks import FailoverPlan
+
+if TYPE_CHECKING:
+    from gateway.b2bua.reoffer import LegSession
 from gateway.errors import GatewayError
 from gateway.sdp.model import SessionDescription
 from gateway.sip.dialog import Dialog
@@ -74,6 +77,7 @@ class CallLeg:
     invite: SipRequest | None = None  # The INVITE on this leg.
     local_tag: str | None = None  # Our To tag (caller) before the dialog exists.
     endpoints: list[Any] = field(default_factory=list)  # Relay ports, per m-line.
+    session: LegSession | None = None  # The last completed offer/answer.
 
 
 @dataclass(eq=False)
@@ -92,7 +96,8 @@ class Call:
     ended_at: float | None = None
     end_reason: str = ""
     is_echo: bool = False
-    relay_streams: list[Any] = field(default_factory=list)  # Per bridged m-line.
+    relay_streams: dict[int, Any] = field(default_factory=dict)  # m-line -> stream
+    reoffer_pending: bool = False  # A mid-call offer/answer is under way.
     failover: FailoverPlan | None = None  # Trunk addresses still to try.
 
     def move_to(self, state: CallState) -> None:
