@@ -58,7 +58,9 @@ def call_record(
         end_reason=call.end_reason,
         caller_site=call.caller.site or "",
         caller_cert_serial=call.caller.cert_serial,
+        caller_trunk=call.caller.trunk or "",
         route=call.route,
+        trunk=(call.callee.trunk or "") if call.callee is not None else "",
         answered_at=call.answered_at,
         legs=tuple(legs),
     )

@@ -93,13 +93,22 @@ class TrunkTransports:
         return self._udp
 
     def trunk_of(self, connection: Connection) -> Trunk | None:
-        """The configured trunk a connection comes from (by its IP address)."""
-        host = connection.peer[0]
-        for trunk in self.trunks.values():
-            transport = trunk.transport.upper()
-            if connection.transport != transport:
-                continue
-            if any(address.host == host for address in trunk.addresses):
+        """The configured trunk a connection comes from.
+
+        An exact address (host and port) wins; else the first trunk with that
+        host, since a TCP peer's source port is ephemeral.
+        """
+        host, port = connection.peer
+        same_transport = [
+            t
+            for t in self.trunks.values()
+            if t.transport.upper() == connection.transport
+        ]
+        for trunk in same_transport:
+            if any((a.host, a.port) == (host, port) for a in trunk.addresses):
+                return trunk
+        for trunk in same_transport:
+            if any(a.host == host for a in trunk.addresses):
                 return trunk
         return None
 

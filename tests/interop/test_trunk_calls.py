@@ -1,0 +1,201 @@
+"""Calls between pjsua2 sites and SIP trunks played by SIPp, through the gateway."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.harness import GatewayProcess, free_port, require_tools
+from tests.interop.sipp_trunk import SippTrunk, free_media_port, run_sipp_uac
+from tests.interop.test_calls import CALLER_MEDIA_PORT, Site, call_records
+
+pytestmark = pytest.mark.interop
+SIPP = Path(__file__).parent / "sipp"
+
+
+class TrunkGateway:
+    """A gateway with a plain UDP listener, an MCU trunk and a national trunk."""
+
+    def __init__(self, directory: Path, *, mcu_ports: tuple[int, ...]) -> None:
+        self.udp_port = free_port(socket.SOCK_DGRAM)
+        self.national_port = free_port(socket.SOCK_DGRAM)
+        self.mcu_ports = mcu_ports
+        self.gateway = GatewayProcess(directory)
+        addresses = ", ".join(f'"127.0.0.1:{p}"' for p in mcu_ports)
+        routes = (
+            '[[routes]]\nname = "mcu-rooms"\nmatch_prefix = "88"\n'
+            'target = "trunk:mcu"\n\n'
+            '[[routes]]\nname = "national-in"\nmatch_regex = "xa-[a-z0-9-]+"\n'
+            'target = "sites"\nallowed_sources = ["trunk:national"]\n\n'
+        )
+        text = self.gateway.config_path.read_text(encoding="utf-8")
+        marker = "[[routes]]\n# Site to site"
+        assert marker in text
+        text = text.replace(marker, routes + marker)
+        text += (
+            f'\n[plain]\nudp = ["127.0.0.1:{self.udp_port}"]\n\n'
+            f'[[trunks]]\nname = "mcu"\naddresses = [{addresses}]\ntransport = "udp"\n'
+            'srtp = "off"\noptions_interval_s = 0\nfailover_timeout_s = 2\n\n'
+            f'[[trunks]]\nname = "national"\n'
+            f'addresses = ["127.0.0.1:{self.national_port}"]\ntransport = "udp"\n'
+            'srtp = "off"\noptions_interval_s = 0\n'
+        )
+        self.gateway.config_path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def trunk_ports() -> tuple[int, int]:
+    return free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, trunk_ports: tuple[int, int], request: pytest.FixtureRequest
+) -> Iterator[TrunkGateway]:
+    require_tools(["sipp"])
+    made = TrunkGateway(tmp_path / "gw", mcu_ports=trunk_ports)
+    made.gateway.start()
+    yield made
+    code = made.gateway.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        made.gateway.keep_logs(request.node.name)
+    assert code == 0
+
+
+def mcu(setup: TrunkGateway, scenario: str, index: int, workdir: Path) -> SippTrunk:
+    trunk = SippTrunk(
+        SIPP / scenario,
+        workdir,
+        transport="udp",
+        port=setup.mcu_ports[index],
+        media_port=free_media_port(),
+        calls=1,
+        timeout_s=40,
+        name=f"mcu{index}",
+    )
+    trunk.start()
+    return trunk
+
+
+def test_site_calls_mcu_with_failover_and_policy_off(
+    setup: TrunkGateway, tmp_path: Path
+) -> None:
+    """First MCU address says 503, the second answers; the trunk leg is plain RTP."""
+    dead = mcu(setup, "trunk_uas_503.xml", 0, tmp_path / "a")
+    live = mcu(setup, "trunk_uas_answer.xml", 1, tmp_path / "b")
+    site = Site(
+        setup.gateway,
+        "xa-mcu",
+        "register,call:88123,wait:3,stats,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        site.wait_for("call", state="confirmed")
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+        dead_result, live_result = dead.wait(20), live.wait(20)
+    assert dead_result.is_ok, dead_result.describe()
+    assert live_result.is_ok, live_result.describe()
+    (offer,) = live_result.received("INVITE ")
+    assert offer.start_line.startswith("INVITE sip:88123@127.0.0.1:")
+    assert "RTP/AVP" in offer.body and "a=crypto" not in offer.body
+    assert stats["rx_packets"] > 100, stats  # SIPp echoes the relayed RTP.
+    (record,) = call_records(setup.gateway)
+    assert record["route"] == "mcu-rooms"
+    caller, callee = record["legs"]
+    assert caller["media"].startswith("SRTP ")
+    assert callee["media"] == "RTP (trunk policy off)" and callee["transport"] == "UDP"
+    assert callee["packets_in"] > 100
+    setup.gateway.wait_event("call.failover", status=503)
+
+
+def test_cancel_before_answer_reaches_the_trunk(
+    setup: TrunkGateway, tmp_path: Path
+) -> None:
+    """The site hangs up while the MCU rings: CANCEL to the trunk, 487 to the site."""
+    ringing = mcu(setup, "trunk_uas_ring_then_cancel.xml", 0, tmp_path / "a")
+    site = Site(
+        setup.gateway,
+        "xa-cancel",
+        "register,dial:88777,wait:1,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        site.wait_for("call", state="early")
+        ended = site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+        result = ringing.wait(20)
+    assert result.is_ok, result.describe()
+    assert ended["status"] == 487
+    (record,) = call_records(setup.gateway)
+    assert record["end_reason"] == "cancelled by caller"
+
+
+def test_unknown_number_gets_404(setup: TrunkGateway) -> None:
+    """A number no route matches: 404, nothing sent to any trunk."""
+    site = Site(
+        setup.gateway, "xa-404", "register,call:+84999", media_port=CALLER_MEDIA_PORT
+    )
+    try:
+        ended = site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+    assert ended["status"] == 404
+
+
+def test_national_trunk_calls_a_site(setup: TrunkGateway, tmp_path: Path) -> None:
+    """An RTP call from the national trunk reaches the site over SRTP."""
+    callee = Site(
+        setup.gateway,
+        "xa-called",
+        "register,await_call,wait:2,stats,await_end:20",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    callee.wait_for("reg", code=200)
+    result = run_sipp_uac(
+        SIPP / "trunk_uac_call.xml",
+        f"127.0.0.1:{setup.udp_port}",
+        tmp_path / "national",
+        transport="udp",
+        service="xa-called",
+        hold_ms=3000,
+        port=setup.national_port,
+    )
+    try:
+        stats = callee.wait_for("stats")
+        callee.wait_for("call", state="disconnected")
+    finally:
+        callee.finish()
+    assert result.is_ok, result.describe()
+    assert stats["rx_packets"] > 50, stats
+    (answer,) = [m for m in result.received("SIP/2.0 200") if "RTP/AVP" in m.body]
+    assert "a=crypto" not in answer.body
+    (record,) = call_records(setup.gateway)
+    assert record["caller_trunk"] == "national" and record["route"] == "national-in"
+    caller, callee_leg = record["legs"]
+    assert caller["media"] == "RTP (trunk policy off)"
+    assert callee_leg["media"].startswith("SRTP ")
+
+
+def test_trunk_may_not_reach_what_its_routes_do_not_allow(
+    setup: TrunkGateway, tmp_path: Path
+) -> None:
+    """The national trunk dialling the MCU prefix is refused: no open relay."""
+    result = run_sipp_uac(
+        SIPP / "trunk_uac_call.xml",
+        f"127.0.0.1:{setup.udp_port}",
+        tmp_path / "relay",
+        transport="udp",
+        service="88123",
+        hold_ms=100,
+        port=setup.national_port,
+    )
+    assert not result.is_ok
+    assert "403" in result.errors or result.received("SIP/2.0 403")
