@@ -253,9 +253,9 @@ class CallService:
         try:
             offer = call.caller.offer
             assert offer is not None
-            call.caller.endpoints = [
-                await self._relay.allocate(rtcp_mux=False) for _ in offer.media
-            ]
+            await self._allocate(call, call.caller, len(offer.media))
+            if call.is_ended:
+                return  # Cancelled meanwhile; finally releases the ports.
             if call.is_echo:
                 self._answer_echo(call, transaction_id)
             else:
@@ -265,6 +265,16 @@ class CallService:
         except (GatewayError, OSError, ConnectionError, TimeoutError) as exc:
             self._log.warning("call.setup_failed", call=call.call_ref, error=str(exc))
             self._fail(call, 503, f"setup failed: {exc}")
+        finally:
+            if call.is_ended:
+                self._release_media(call)  # Ports taken after a CANCEL.
+
+    async def _allocate(self, call: Call, leg: CallLeg, count: int) -> None:
+        """Relay ports for each m-line, recorded on the leg as soon as bound."""
+        for _ in range(count):
+            if call.is_ended:
+                return
+            leg.endpoints.append(await self._relay.allocate(rtcp_mux=False))
 
     def _answer_echo(self, call: Call, transaction_id: TransactionKey) -> None:
         leg = call.caller
@@ -281,9 +291,9 @@ class CallService:
     async def _forward(self, call: Call) -> None:
         callee = call.callee
         assert callee is not None and call.caller.offer is not None
-        callee.endpoints = [
-            await self._relay.allocate(rtcp_mux=False) for _ in call.caller.offer.media
-        ]
+        await self._allocate(call, callee, len(call.caller.offer.media))
+        if call.is_ended:
+            return
         if callee.site is not None:
             connection = self._sip.flow_for_site(callee.site)
             if connection is None:
@@ -491,6 +501,8 @@ class CallService:
         call.answered_at = time.time()
         start_sessions(call)
         self._respond(transaction_id, ok)
+        timer_h_s = self._sip.layer.timers.h_s
+        asyncio.get_running_loop().call_later(timer_h_s, self._ack_timeout, call)
         callee_streams = call.callee.streams if call.callee else ()
         self._log.info(
             "call.answered",
@@ -574,9 +586,7 @@ class CallService:
         call.end_reason = reason
         self.calls.pop(call.call_ref, None)
         self._record(call)
-        for leg in (call.caller, call.callee):
-            for endpoint in leg.endpoints if leg is not None else ():
-                self._relay.release(endpoint)
+        self._release_media(call)
         self._log.info(
             "call.ended",
             call=call.call_ref,
@@ -585,6 +595,20 @@ class CallService:
             reason=reason,
             duration_s=round(call.ended_at - (call.answered_at or call.ended_at), 1),
         )
+
+    def _release_media(self, call: Call) -> None:
+        """Free the call's relay ports (idempotent: setup may still add some)."""
+        for leg in (call.caller, call.callee):
+            for endpoint in leg.endpoints if leg is not None else ():
+                self._relay.release(endpoint)
+
+    def _ack_timeout(self, call: Call) -> None:
+        """RFC 3261 §13.3.1.4: no ACK within 64*T1 of our 200 ends the call."""
+        if call.state is CallState.ANSWERED:
+            for leg in (call.caller, call.callee):
+                if leg is not None:
+                    self._send_in_dialog(leg, "BYE")
+            self._end(call, "no ACK for 200")
 
     def _record(self, call: Call) -> None:
         """Write the call record (before the relay forgets the counters)."""

@@ -115,7 +115,7 @@ class GatewayProcess:
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         """Parsed JSON log lines, optionally only those with event ``name``."""
-        found = []
+        found: list[dict[str, Any]] = []
         if not self.log_path.exists():
             return found
         for line in self.log_text().splitlines():

@@ -8,6 +8,12 @@ Steps (comma-separated --steps): register, reregister, unregister,
 wait:SECONDS, call:USER (call sip:USER@domain and wait for answer or failure),
 await_call (wait until an incoming call is answered: answering is automatic),
 stats (print RTP packet counts of the current call), hangup, await_end.
+
+More steps: ring_only (from now on incoming calls get 180 and are not
+answered), await_ringing (wait until an incoming call is ringing), dial:USER
+(call sip:USER@domain and wait only until it rings, is answered or fails),
+call_another:USER (place one more call, keeping the current one up, and print
+a "call_another" event with its final state and status).
 """
 
 from __future__ import annotations
@@ -31,13 +37,16 @@ class SiteAccount(pj.Account):  # type: ignore[misc]
         super().__init__()
         self.reg_events: list[dict[str, object]] = []
         self.call: SiteCall | None = None
+        self.is_auto_answer = True
+        # Calls other than ``call`` stay referenced: a collected Call hangs up.
+        self.other_calls: list[SiteCall] = []
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         call = SiteCall(self, prm.callId)
         self.call = call
         emit(event="incoming")
         answer = pj.CallOpParam()
-        answer.statusCode = 200
+        answer.statusCode = 200 if self.is_auto_answer else 180
         call.answer(answer)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
@@ -259,6 +268,33 @@ def main() -> int:
                 ep,
                 time.monotonic() + float(value or 15),
                 call_state_in(account, "disconnected"),
+            )
+        elif name == "ring_only":
+            account.is_auto_answer = False
+        elif name == "await_ringing":
+            pump(ep, time.monotonic() + 15, call_state_in(account, "early"))
+        elif name == "dial":
+            call = SiteCall(account)
+            account.call = call
+            call.makeCall(f"sip:{value}@{args.domain}", pj.CallOpParam(True))
+            pump(
+                ep,
+                time.monotonic() + 15,
+                call_state_in(account, "early", "confirmed", "disconnected"),
+            )
+        elif name == "call_another":
+            another = SiteCall(account)
+            account.other_calls.append(another)
+            another.makeCall(f"sip:{value}@{args.domain}", pj.CallOpParam(True))
+            pump(
+                ep,
+                time.monotonic() + 15,
+                lambda placed=another: placed.state in ("confirmed", "disconnected"),
+            )
+            emit(
+                event="call_another",
+                state=another.state,
+                status=another.last_status,
             )
         else:
             emit(event="error", message=f"unknown step {step}")
