@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from gateway.app.call_signalling import SDP, contact_for
 from gateway.b2bua.call import Call, CallLeg, CallState
-from gateway.b2bua.leg_media import make_answer
+from gateway.b2bua.leg_media import check_offer, make_answer
 from gateway.b2bua.media_plan import leg_streams
 from gateway.b2bua.reoffer import (
     LegSession,
@@ -101,6 +101,8 @@ class Reoffers:
         svc = self._svc
         y_leg = call.callee if x_leg is call.caller else call.caller
         assert y_leg is not None and x_leg.session and y_leg.session
+        assert x_leg.policy is not None
+        check_offer(offer, x_leg.policy)  # A site's re-offer must stay SRTP.
         if added_stream_count(x_leg.session, offer):
             raise RemoteSdpError(
                 "adding m-lines mid-call is not supported yet", status=488
@@ -109,7 +111,7 @@ class Reoffers:
             x_leg.session,
             y_leg.session,
             offer,
-            local=svc.local_session(x_leg),
+            local=svc.local_session(y_leg),
             codecs=svc.codec_policy,
             srtp=svc.srtp_policy,
         )

@@ -655,8 +655,13 @@ class CallService:
         return self._srtp_policy
 
     def local_session(self, leg: CallLeg) -> LocalSession:
+        """The leg's own RTP profile: a plain-RTP trunk leg stays RTP/AVP."""
         assert leg.policy is not None
-        return leg.policy.session(profile=TransportProfile.RTP_SAVP)
+        is_clear = bool(leg.streams) and all(
+            s.keys is None for s in leg.streams if s.is_accepted
+        )
+        profile = TransportProfile.RTP_AVP if is_clear else TransportProfile.RTP_SAVP
+        return leg.policy.session(profile=profile)
 
     def media_leg(self, stream: LegStream, label: str) -> MediaLeg:
         return self._media_leg(stream, label)

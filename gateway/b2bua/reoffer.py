@@ -334,6 +334,8 @@ def _with_origin(local: LocalSession, previous: SessionDescription) -> LocalSess
 def _offer_crypto(
     previous: LegStream | None, srtp: SrtpPolicy, random_source: RandomSource
 ) -> tuple[SdpCrypto, ...]:
+    if previous is not None and previous.is_accepted and previous.keys is None:
+        return ()  # A plain-RTP leg (a trunk with policy off) stays plain.
     fresh = make_offer(srtp, random_source=random_source)
     if previous is None or previous.keys is None:
         return tuple(to_sdp_crypto(k) for k in fresh)

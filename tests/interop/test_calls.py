@@ -288,3 +288,36 @@ def test_unknown_number_and_unregistered_site(
     finally:
         site.finish()
     assert ended["status"] == status
+
+
+def test_hold_and_resume_between_sites(gateway: GatewayProcess) -> None:
+    """A site's hold re-INVITE reaches the other site as a hold, with SRTP kept."""
+    callee = Site(
+        gateway,
+        "xa-held",
+        "register,await_call,wait:6,stats,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    callee.wait_for("reg", code=200)
+    caller = Site(
+        gateway,
+        "xa-holder",
+        "register,call:xa-held,wait:1,hold,unhold,wait:2,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        caller.wait_for("call", state="confirmed")
+        caller.wait_for("call", state="disconnected")
+        stats = callee.wait_for("stats")
+        callee.wait_for("call", state="disconnected")
+    finally:
+        caller.finish()
+        callee.finish()
+    # pjsua2 media status: 1 active, 2 local hold, 3 remote hold.
+    held_side = [e["status"][0] for e in callee.events if e["event"] == "media"]
+    holding_side = [e["status"][0] for e in caller.events if e["event"] == "media"]
+    assert 3 in held_side and held_side[-1] == 1, held_side
+    assert 2 in holding_side and holding_side[-1] == 1, holding_side
+    assert stats["rx_packets"] > 50
+    assert len(gateway.events("call.reoffer")) >= 2
+    assert not caller.crypto_keys() & callee.crypto_keys()

@@ -199,3 +199,32 @@ def test_trunk_may_not_reach_what_its_routes_do_not_allow(
     )
     assert not result.is_ok
     assert "403" in result.errors or result.received("SIP/2.0 403")
+
+
+def test_site_holds_and_resumes_a_trunk_call(
+    setup: TrunkGateway, tmp_path: Path
+) -> None:
+    """Re-INVITE hold (a=sendonly) and resume reach the MCU as re-INVITEs."""
+    held = mcu(setup, "trunk_uas_hold.xml", 0, tmp_path / "a")
+    site = Site(
+        setup.gateway,
+        "xa-hold",
+        "register,call:88555,wait:1,hold,unhold,wait:2,stats,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        site.wait_for("call", state="confirmed")
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+        result = held.wait(20)
+    assert result.is_ok, result.describe()
+    reinvites = result.received("INVITE ")
+    assert len(reinvites) == 3
+    assert "a=sendonly" in reinvites[1].body and "a=sendrecv" in reinvites[2].body
+    # pjsua2 media status: 1 active, 2 local hold; the last state is active again.
+    media_states = [e["status"][0] for e in site.events if e["event"] == "media"]
+    assert media_states == [1, 2, 1]
+    assert stats["rx_packets"] > 50
+    setup.gateway.wait_event("call.reoffer", leg="caller")

@@ -13,7 +13,8 @@ More steps: ring_only (from now on incoming calls get 180 and are not
 answered), await_ringing (wait until an incoming call is ringing), dial:USER
 (call sip:USER@domain and wait only until it rings, is answered or fails),
 call_another:USER (place one more call, keeping the current one up, and print
-a "call_another" event with its final state and status).
+a "call_another" event with its final state and status), hold (re-INVITE
+with a=sendonly), unhold (re-INVITE with a=sendrecv).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class SiteCall(pj.Call):  # type: ignore[misc]
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
+        emit(event="media", status=[int(m.status) for m in info.media])
         for index, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
                 pj.PJSUA_CALL_MEDIA_ACTIVE,
@@ -133,6 +135,19 @@ def call_state_in(account: SiteAccount, *states: str) -> Callable[[], bool]:
         return call.state in states if call is not None else "null" in states
 
     return check
+
+
+def hold_or_resume(call: SiteCall | None, *, is_hold: bool) -> None:
+    """Put the call on hold (re-INVITE a=sendonly) or resume it (sendrecv)."""
+    if call is None:
+        emit(event="error", message="no call to hold")
+        return
+    param = pj.CallOpParam(True)
+    if is_hold:
+        call.setHold(param)
+    else:
+        param.opt.flag = pj.PJSUA_CALL_UNHOLD
+        call.reinvite(param)
 
 
 def emit_stats(call: SiteCall | None) -> None:
@@ -282,6 +297,9 @@ def main() -> int:
                 time.monotonic() + 15,
                 call_state_in(account, "early", "confirmed", "disconnected"),
             )
+        elif name in ("hold", "unhold"):
+            hold_or_resume(account.call, is_hold=name == "hold")
+            pump(ep, time.monotonic() + 2)
         elif name == "call_another":
             another = SiteCall(account)
             account.other_calls.append(another)
