@@ -234,9 +234,13 @@ class Reoffers:
         svc = self._svc
         ok = make_response(request, 200)
         ok.headers.add("Contact", contact_for(leg.connection))
+        _, timer_headers = svc.timers.answer_headers(request, leg)
+        for name, value in timer_headers:
+            ok.headers.add(name, value)
         ok.headers.add("Content-Type", SDP)
         ok.body = serialize_sdp(sdp)
         svc.respond(transaction_id, ok)
+        svc.timers.answered(leg)  # A peer's re-INVITE refreshes its session.
         svc.log.info(
             "call.reoffer",
             call=call.call_ref,

@@ -23,6 +23,7 @@ from gateway.app.call_signalling import (
     in_dialog_request,
     outgoing_invite,
 )
+from gateway.app.call_timers import CallTimers
 from gateway.app.media_io import MediaRelay
 from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
@@ -37,6 +38,7 @@ from gateway.b2bua.leg_media import (
 )
 from gateway.b2bua.media_plan import LegStream, leg_streams
 from gateway.b2bua.routing import Router, RoutingError, Source, TargetKind
+from gateway.b2bua.session_timer import SessionTimerPolicy
 from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
 from gateway.media.relay import MediaLeg
@@ -75,6 +77,7 @@ class CallService:
         domain: str,
         max_calls_per_site: int = 4,
         media_timeout_s: float = 30.0,
+        session_timers: SessionTimerPolicy | None = None,
         srtp_policy: SrtpPolicy | None = None,
         codec_policy: CodecPolicy | None = None,
         ids: IdSource | None = None,
@@ -95,6 +98,7 @@ class CallService:
         self.calls: dict[str, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._reoffers = Reoffers(self)
+        self.timers = CallTimers(self, session_timers or SessionTimerPolicy())
         sip.call_handler = self
 
     # -- entry points from the SIP service ----------------------------------
@@ -167,6 +171,9 @@ class CallService:
         assert caller.policy is not None
         check_offer(caller.offer, caller.policy)
         caller.invite_transaction = transaction_id
+        reject, caller.timer_headers = self.timers.answer_headers(request, caller)
+        if reject is not None:
+            raise RemoteSipError("Session-Expires is below our Min-SE", reject)
         dialled, host = _dialled(request)
         decision = self._router.route(dialled, host, source)
         callee: CallLeg | None = None
@@ -350,6 +357,8 @@ class CallService:
             domain=self._domain,
             max_forwards=_max_forwards(call.invite) - 1,
         )
+        for name, value in self.timers.offer_headers(callee):
+            invite.headers.add(name, value)
         callee.invite = invite
         callee.got_response = False
         transaction_id: TransactionKey | None = None
@@ -434,6 +443,7 @@ class CallService:
         is_tls = callee.transport == "TLS"
         callee.dialog = Dialog.from_uac(_sent_invite(callee), response, is_tls=is_tls)
         self._send_in_dialog(callee, "ACK")
+        self.timers.answered_by(callee, response)
         try:
             callee.answer = parse_sdp(response.body)
             callee.streams = leg_streams(callee.offer, callee.answer, we_offered=True)
@@ -493,6 +503,8 @@ class CallService:
     ) -> None:
         ok = make_response(call.invite, 200, to_tag=self._caller_tag(call))
         ok.headers.add("Contact", contact_for(call.caller.connection))
+        for name, value in call.caller.timer_headers:
+            ok.headers.add(name, value)
         ok.headers.add("Content-Type", SDP)
         ok.body = serialize_sdp(answer)
         is_tls = call.caller.transport == "TLS"
@@ -501,6 +513,7 @@ class CallService:
         call.answered_at = time.time()
         start_sessions(call)
         self._respond(transaction_id, ok)
+        self.timers.answered(call.caller)
         timer_h_s = self._sip.layer.timers.h_s
         asyncio.get_running_loop().call_later(timer_h_s, self._ack_timeout, call)
         callee_streams = call.callee.streams if call.callee else ()
@@ -605,10 +618,7 @@ class CallService:
     def _ack_timeout(self, call: Call) -> None:
         """RFC 3261 §13.3.1.4: no ACK within 64*T1 of our 200 ends the call."""
         if call.state is CallState.ANSWERED:
-            for leg in (call.caller, call.callee):
-                if leg is not None:
-                    self._send_in_dialog(leg, "BYE")
-            self._end(call, "no ACK for 200")
+            self.end_with_bye(call, "no ACK for 200")
 
     def _record(self, call: Call) -> None:
         """Write the call record (before the relay forgets the counters)."""
@@ -629,13 +639,19 @@ class CallService:
         for call in list(self.calls.values()):
             if call.state is not CallState.CONFIRMED or not call.relay_streams:
                 continue
-            idle_s = min(s.idle_for_s(now) for s in call.relay_streams.values())
-            if idle_s < self._media_timeout_s:
+            self.timers.sweep(call, now)
+            if call.is_ended:
                 continue
-            for leg in (call.caller, call.callee):
-                if leg is not None:
-                    self._send_in_dialog(leg, "BYE")
-            self._end(call, f"media timeout: no packet for {int(idle_s)} s")
+            idle_s = min(s.idle_for_s(now) for s in call.relay_streams.values())
+            if idle_s >= self._media_timeout_s:
+                self.end_with_bye(call, f"media timeout: no packet for {int(idle_s)} s")
+
+    def end_with_bye(self, call: Call, reason: str) -> None:
+        """End an answered call from the gateway's side: BYE to both legs."""
+        for leg in (call.caller, call.callee):
+            if leg is not None:
+                self._send_in_dialog(leg, "BYE")
+        self._end(call, reason)
 
     # -- what Reoffers uses --------------------------------------------------
     @property
@@ -728,6 +744,8 @@ class CallService:
     ) -> None:
         response = make_response(request, status)
         response.headers.add("Warning", _warning(reason))
+        if status == 422:  # RFC 4028 §6: say the smallest interval we take.
+            response.headers.add("Min-SE", str(self.timers.policy.min_se_s))
         self._respond(transaction_id, response)
         identity = connection.identity
         self._log.warning(

@@ -76,7 +76,6 @@ def outgoing_invite(
             ("CSeq", "1 INVITE"),
             ("Contact", contact_for(connection)),
             ("Allow", ALLOW),
-            ("Supported", "timer"),
             ("Content-Type", SDP),
         ]
     )

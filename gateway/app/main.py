@@ -28,6 +28,7 @@ from gateway.app.sip_service import SipService
 from gateway.app.tls import make_client_context, make_server_context
 from gateway.app.trunk_io import TrunkTransports
 from gateway.b2bua.routing import Router
+from gateway.b2bua.session_timer import SessionTimerPolicy
 from gateway.errors import GatewayError, PkiError
 from gateway.sip.parse import SipLimits
 from gateway.sip.registrar import Registrar, RegistrarPolicy
@@ -96,6 +97,10 @@ class Gateway:
             domain=config.sip.domain,
             max_calls_per_site=config.calls.max_calls_per_site,
             media_timeout_s=config.media.timeout_s,
+            session_timers=SessionTimerPolicy(
+                session_expires_s=config.calls.session_expires_s,
+                min_se_s=config.calls.min_se_s,
+            ),
             srtp_policy=SrtpPolicy(allow_32=config.media.allow_srtp_32),
         )
         self._tls_context = self._make_tls_context()

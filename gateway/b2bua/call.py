@@ -78,6 +78,10 @@ class CallLeg:
     local_tag: str | None = None  # Our To tag (caller) before the dialog exists.
     endpoints: list[Any] = field(default_factory=list)  # Relay ports, per m-line.
     session: LegSession | None = None  # The last completed offer/answer.
+    session_timer: Any = None  # RFC 4028 timer of this leg (SessionTimer).
+    pending_timer: Any = None  # Negotiated for the 2xx we are about to send.
+    timer_request: Any = None  # What our INVITE asked for (UacTimerRequest).
+    timer_headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(eq=False)

@@ -228,3 +228,43 @@ def test_site_holds_and_resumes_a_trunk_call(
     assert media_states == [1, 2, 1]
     assert stats["rx_packets"] > 50
     setup.gateway.wait_event("call.reoffer", leg="caller")
+
+
+def test_session_timer_ends_a_call_the_trunk_stops_refreshing(
+    setup: TrunkGateway, tmp_path: Path
+) -> None:
+    """RFC 4028: the trunk is refresher and goes silent; both legs get BYE.
+
+    The media timeout is raised for this gateway so that only the session
+    timer (90 s asked, ended at 90 - 30 = 60 s) can end the call.
+    """
+    config = setup.gateway.config_path
+    assert setup.gateway.stop() == 0
+    config.write_text(config.read_text() + "\n[media]\ntimeout_s = 600\n")
+    setup.gateway.start()
+    callee = Site(
+        setup.gateway,
+        "xa-timer",
+        "register,await_call,await_end:90",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    callee.wait_for("reg", code=200)
+    result = run_sipp_uac(
+        SIPP / "trunk_uac_timer.xml",
+        f"127.0.0.1:{setup.udp_port}",
+        tmp_path / "timer",
+        transport="udp",
+        service="xa-timer",
+        port=setup.national_port,
+        timeout_s=85,
+    )
+    try:
+        ended = callee.wait_for("call", state="disconnected", timeout_s=30)
+    finally:
+        callee.finish()
+    assert result.is_ok, result.describe()  # The trunk received our BYE.
+    assert ended["reason"]  # The site was sent BYE too.
+    (record,) = call_records(setup.gateway)
+    assert record["end_reason"].startswith("session timer"), record["end_reason"]
+    talk_s = record["ended_at"] - record["answered_at"]
+    assert 55 <= talk_s <= 70, talk_s
