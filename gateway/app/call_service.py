@@ -161,6 +161,8 @@ class CallService:
         source, caller = self._identify(connection)
         if _max_forwards(request) <= 0:
             raise RemoteSipError("Max-Forwards reached 0", 483)
+        if self._is_own_call(request.call_id):
+            raise RemoteSipError("this call came back to the gateway (loop)", 482)
         self._check_limits(caller)
         content_type = (request.headers.get("content-type") or "").split(";")[0]
         if content_type.strip().lower() != SDP:
@@ -538,14 +540,60 @@ class CallService:
             if other is not None:
                 self._send_in_dialog(other, "BYE")
             self._end(call, f"BYE from {side}")
-        elif request.method == "INVITE":
+        elif request.method == "UPDATE" and not request.body:
+            self._refresh_only(call, side, transaction_id, request)
+        elif request.method in ("INVITE", "UPDATE"):
             leg = call.caller if side == "caller" else call.callee
             assert leg is not None
             self._reoffers.on_reinvite(call, leg, transaction_id, request)
         elif request.method == "INFO":
-            self._reply(transaction_id, request, 200)
+            self._relay_info(call, side, transaction_id, request)
         else:
             self._reply(transaction_id, request, 501)
+
+    def _refresh_only(
+        self, call: Call, side: str, transaction_id: TransactionKey, request: SipRequest
+    ) -> None:
+        """UPDATE without SDP: a session refresh (RFC 4028 §7.4), no offer."""
+        leg = call.caller if side == "caller" else call.callee
+        assert leg is not None
+        ok = make_response(request, 200)
+        ok.headers.add("Contact", contact_for(leg.connection))
+        _, timer_headers = self.timers.answer_headers(request, leg)
+        for name, value in timer_headers:
+            ok.headers.add(name, value)
+        self._respond(transaction_id, ok)
+        self.timers.answered(leg)
+
+    def _relay_info(
+        self, call: Call, side: str, transaction_id: TransactionKey, request: SipRequest
+    ) -> None:
+        """Pass INFO (picture_fast_update, DTMF relay) to the other leg.
+
+        The other leg's final status is relayed back; the echo test answers
+        200 itself.
+        """
+        other = call.callee if side == "caller" else call.caller
+        if other is None or call.is_echo:
+            self._reply(transaction_id, request, 200)
+            return
+        self._refresh_flow(other)
+        info = in_dialog_request(other, "INFO", self._ids)
+        if info is None:
+            self._reply(transaction_id, request, 481)
+            return
+        content_type = request.headers.get("content-type")
+        if content_type is not None:
+            info.headers.add("Content-Type", content_type)
+        info.body = request.body
+
+        def on_response(response: SipResponse | None) -> None:
+            if response is not None and response.status < 200:
+                return
+            status = response.status if response is not None else 408
+            self._reply(transaction_id, request, status if status < 700 else 500)
+
+        self._sip.send_request(info, other.connection, on_response=on_response)
 
     def _refresh_flow(self, leg: CallLeg) -> None:
         """A site whose connection dropped may have registered on a new one."""
@@ -720,6 +768,15 @@ class CallService:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _is_own_call(self, call_id: str) -> bool:
+        """A Call-ID the gateway gave one of its own outgoing legs."""
+        return any(
+            c.callee is not None
+            and c.callee.invite is not None
+            and c.callee.invite.call_id == call_id
+            for c in self.calls.values()
+        )
 
     def _find_call(self, request: SipRequest) -> Call | None:
         for call in self.calls.values():

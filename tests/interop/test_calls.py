@@ -321,3 +321,36 @@ def test_hold_and_resume_between_sites(gateway: GatewayProcess) -> None:
     assert stats["rx_packets"] > 50
     assert len(gateway.events("call.reoffer")) >= 2
     assert not caller.crypto_keys() & callee.crypto_keys()
+
+
+def test_info_picture_fast_update_passes_to_the_other_site(
+    gateway: GatewayProcess,
+) -> None:
+    """SIP INFO (RFC 5168 picture_fast_update) crosses the B2BUA, answer relayed."""
+    callee = Site(
+        gateway,
+        "xa-info-b",
+        "register,await_call,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    callee.wait_for("reg", code=200)
+    caller = Site(
+        gateway,
+        "xa-info-a",
+        "register,call:xa-info-b,info,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        caller.wait_for("call", state="disconnected")
+        callee.wait_for("call", state="disconnected")
+    finally:
+        caller.finish()
+        callee.finish()
+    callee_log = callee.log_path.read_text(errors="replace")
+    caller_log = caller.log_path.read_text(errors="replace")
+    assert "INFO sip:" in callee_log and "<picture_fast_update/>" in callee_log
+    # The callee's own answer (pjsua2 without video says 400) is relayed back.
+    sent = re.search(r"Response msg (\d+)/INFO/cseq=\d+ \(tdta", callee_log)
+    got = re.search(r"Incoming Response msg (\d+)/INFO", caller_log)
+    assert sent and got, "INFO was not answered end to end"
+    assert got.group(1) == sent.group(1)

@@ -14,7 +14,8 @@ answered), await_ringing (wait until an incoming call is ringing), dial:USER
 (call sip:USER@domain and wait only until it rings, is answered or fails),
 call_another:USER (place one more call, keeping the current one up, and print
 a "call_another" event with its final state and status), hold (re-INVITE
-with a=sendonly), unhold (re-INVITE with a=sendrecv).
+with a=sendonly), unhold (re-INVITE with a=sendrecv), info (SIP INFO
+picture_fast_update, RFC 5168).
 """
 
 from __future__ import annotations
@@ -135,6 +136,25 @@ def call_state_in(account: SiteAccount, *states: str) -> Callable[[], bool]:
         return call.state in states if call is not None else "null" in states
 
     return check
+
+
+PICTURE_FAST_UPDATE = (
+    '<?xml version="1.0" encoding="utf-8" ?>'
+    "<media_control><vc_primitive><to_encoder><picture_fast_update/>"
+    "</to_encoder></vc_primitive></media_control>"
+)
+
+
+def send_picture_fast_update(call: SiteCall | None) -> None:
+    """SIP INFO asking for a video key frame (RFC 5168)."""
+    if call is None:
+        emit(event="error", message="no call for INFO")
+        return
+    param = pj.CallSendRequestParam()
+    param.method = "INFO"
+    param.txOption.contentType = "application/media_control+xml"
+    param.txOption.msgBody = PICTURE_FAST_UPDATE
+    call.sendRequest(param)
 
 
 def hold_or_resume(call: SiteCall | None, *, is_hold: bool) -> None:
@@ -297,6 +317,9 @@ def main() -> int:
                 time.monotonic() + 15,
                 call_state_in(account, "early", "confirmed", "disconnected"),
             )
+        elif name == "info":
+            send_picture_fast_update(account.call)
+            pump(ep, time.monotonic() + 1)
         elif name in ("hold", "unhold"):
             hold_or_resume(account.call, is_hold=name == "hold")
             pump(ep, time.monotonic() + 2)
