@@ -39,15 +39,23 @@ if TYPE_CHECKING:
     from gateway.app.call_service import CallService
 
 
-def start_sessions(call: Call) -> None:
-    """Remember each leg's completed exchange once the call is answered."""
+def start_sessions(call: Call, *, caller_offered: bool = True) -> None:
+    """Remember each leg's completed exchange once media is agreed.
+
+    ``caller_offered`` is False for a late offer, where the callee offered
+    and the gateway offered the caller.
+    """
     caller, callee = call.caller, call.callee
     caller.session = LegSession.from_leg(
-        caller, we_offered=False, ports=[e.rtp_port for e in caller.endpoints]
+        caller,
+        we_offered=not caller_offered,
+        ports=[e.rtp_port for e in caller.endpoints],
     )
     if callee is not None:
         callee.session = LegSession.from_leg(
-            callee, we_offered=True, ports=[e.rtp_port for e in callee.endpoints]
+            callee,
+            we_offered=caller_offered,
+            ports=[e.rtp_port for e in callee.endpoints],
         )
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.app.call_late_offer import callee_offered, caller_answered
 from gateway.app.call_records import call_record
 from gateway.app.call_reoffer import Reoffers, start_sessions
 from gateway.app.call_signalling import (
@@ -118,10 +119,14 @@ class CallService:
 
     def on_ack(self, request: SipRequest) -> None:
         call = self._find_call(request)
-        if call is not None and call.state is CallState.ANSWERED:
-            call.move_to(CallState.CONFIRMED)
-            if call.caller.dialog is not None:
-                call.caller.dialog.receive_request(request)
+        if call is None or call.state is not CallState.ANSWERED:
+            return
+        if call.caller.dialog is not None:
+            call.caller.dialog.receive_request(request)
+        if call.is_late_offer:
+            caller_answered(self, call, request)
+            return
+        call.move_to(CallState.CONFIRMED)
 
     def on_cancel(self, invite_transaction: TransactionKey) -> None:
         for call in list(self.calls.values()):
@@ -165,13 +170,13 @@ class CallService:
             raise RemoteSipError("this call came back to the gateway (loop)", 482)
         self._check_limits(caller)
         content_type = (request.headers.get("content-type") or "").split(";")[0]
-        if content_type.strip().lower() != SDP:
-            raise RemoteSipError(
-                "INVITE without SDP (late offer) is not supported", 488
-            )
-        caller.offer = parse_sdp(request.body)
-        assert caller.policy is not None
-        check_offer(caller.offer, caller.policy)
+        is_late_offer = not request.body
+        if not is_late_offer:
+            if content_type.strip().lower() != SDP:
+                raise RemoteSipError(f"body type {content_type!r} is not SDP", 415)
+            caller.offer = parse_sdp(request.body)
+            assert caller.policy is not None
+            check_offer(caller.offer, caller.policy)
         caller.invite_transaction = transaction_id
         reject, caller.timer_headers = self.timers.answer_headers(request, caller)
         if reject is not None:
@@ -196,6 +201,7 @@ class CallService:
             invite=request,
             started_at=time.time(),
             is_echo=decision.kind is TargetKind.TEST,
+            is_late_offer=is_late_offer,
         )
 
     def _identify(self, connection: Connection) -> tuple[Source, CallLeg]:
@@ -260,6 +266,11 @@ class CallService:
     # -- setup ---------------------------------------------------------------
     async def _setup(self, call: Call, transaction_id: TransactionKey) -> None:
         try:
+            if call.is_late_offer:
+                if call.is_echo:
+                    raise RemoteSipError("the echo test needs an offer in INVITE", 488)
+                await self._forward(call)
+                return
             offer = call.caller.offer
             assert offer is not None
             await self._allocate(call, call.caller, len(offer.media))
@@ -299,8 +310,9 @@ class CallService:
 
     async def _forward(self, call: Call) -> None:
         callee = call.callee
-        assert callee is not None and call.caller.offer is not None
-        await self._allocate(call, callee, len(call.caller.offer.media))
+        assert callee is not None
+        if call.caller.offer is not None:
+            await self._allocate(call, callee, len(call.caller.offer.media))
         if call.is_ended:
             return
         if callee.site is not None:
@@ -342,18 +354,18 @@ class CallService:
     ) -> None:
         callee = call.callee
         assert callee is not None and callee.policy is not None
-        assert call.caller.offer is not None
         _describe(callee, connection)
-        callee.offer = make_offer(
-            call.caller.offer, _ports(callee), callee.policy, plain=plain
-        )
+        if call.caller.offer is not None:
+            callee.offer = make_offer(
+                call.caller.offer, _ports(callee), callee.policy, plain=plain
+            )
         if call.is_ended:
             return  # Cancelled while we were connecting.
         target = callee_target(callee, self._sip.registrar, self._domain, time.time())
         invite = outgoing_invite(
             call,
             callee,
-            callee.offer,
+            callee.offer if not call.is_late_offer else None,
             target=target,
             ids=self._ids,
             domain=self._domain,
@@ -440,13 +452,16 @@ class CallService:
 
     def _callee_answered(self, call: Call, response: SipResponse) -> None:
         callee, caller = call.callee, call.caller
-        assert callee is not None and callee.offer is not None
-        assert caller.offer is not None and caller.policy is not None
+        assert callee is not None and caller.policy is not None
         is_tls = callee.transport == "TLS"
         callee.dialog = Dialog.from_uac(_sent_invite(callee), response, is_tls=is_tls)
-        self._send_in_dialog(callee, "ACK")
         self.timers.answered_by(callee, response)
+        if call.is_late_offer:
+            self._spawn(callee_offered(self, call, response))
+            return
+        self._send_in_dialog(callee, "ACK")
         try:
+            assert callee.offer is not None and caller.offer is not None
             callee.answer = parse_sdp(response.body)
             callee.streams = leg_streams(callee.offer, callee.answer, we_offered=True)
             agreed = negotiate(callee.offer, callee.answer)
@@ -464,6 +479,28 @@ class CallService:
             return
         assert caller.invite_transaction is not None
         self._answer_caller(call, caller.invite_transaction, caller.answer)
+
+    async def allocate_for(self, call: Call, leg: CallLeg, count: int) -> None:
+        await self._allocate(call, leg, count)
+
+    @staticmethod
+    def ports(leg: CallLeg) -> list[int]:
+        return _ports(leg)
+
+    def fail(self, call: Call, status: int, reason: str) -> None:
+        self._fail(call, status, reason)
+
+    def answer_caller(
+        self, call: Call, transaction_id: TransactionKey, sdp: SessionDescription
+    ) -> None:
+        self._answer_caller(call, transaction_id, sdp)
+
+    def bridge(self, call: Call) -> None:
+        self._bridge(call)
+
+    @staticmethod
+    def start_leg_sessions(call: Call, *, caller_offered: bool) -> None:
+        start_sessions(call, caller_offered=caller_offered)
 
     def _bridge(self, call: Call) -> None:
         callee = call.callee
@@ -513,7 +550,8 @@ class CallService:
         call.caller.dialog = Dialog.from_uas(call.invite, ok, is_tls=is_tls)
         call.move_to(CallState.ANSWERED)
         call.answered_at = time.time()
-        start_sessions(call)
+        if not call.is_late_offer:
+            start_sessions(call)
         self._respond(transaction_id, ok)
         self.timers.answered(call.caller)
         timer_h_s = self._sip.layer.timers.h_s
@@ -602,11 +640,14 @@ class CallService:
         ):
             leg.connection = self._sip.flow_for_site(leg.site)
 
-    def _send_in_dialog(self, leg: CallLeg, method: str) -> None:
+    def _send_in_dialog(self, leg: CallLeg, method: str, *, body: bytes = b"") -> None:
         self._refresh_flow(leg)
         request = in_dialog_request(leg, method, self._ids)
         if request is None:
             return
+        if body:
+            request.headers.add("Content-Type", SDP)
+            request.body = body
         if method == "ACK":
             leg.connection.send(request)
         else:
@@ -742,8 +783,8 @@ class CallService:
     def finish_response(response: SipResponse, reason: str) -> None:
         response.headers.add("Warning", _warning(reason))
 
-    def send_in_dialog(self, leg: CallLeg, method: str) -> None:
-        self._send_in_dialog(leg, method)
+    def send_in_dialog(self, leg: CallLeg, method: str, *, body: bytes = b"") -> None:
+        self._send_in_dialog(leg, method, body=body)
 
     def in_dialog(self, leg: CallLeg, method: str, *, body: bytes) -> SipRequest | None:
         """An in-dialog request with an SDP body, on the leg's live flow."""

@@ -55,7 +55,7 @@ def caller_uri(call: Call, domain: str) -> str:
 def outgoing_invite(
     call: Call,
     leg: CallLeg,
-    offer: SessionDescription,
+    offer: SessionDescription | None,
     *,
     target: str,
     ids: IdSource,
@@ -76,9 +76,11 @@ def outgoing_invite(
             ("CSeq", "1 INVITE"),
             ("Contact", contact_for(connection)),
             ("Allow", ALLOW),
-            ("Content-Type", SDP),
         ]
     )
+    if offer is None:  # Late offer: the callee offers in its 200.
+        return SipRequest(method="INVITE", uri=target, headers=headers)
+    headers.add("Content-Type", SDP)
     return SipRequest(
         method="INVITE", uri=target, headers=headers, body=serialize_sdp(offer)
     )

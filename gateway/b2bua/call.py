@@ -100,6 +100,7 @@ class Call:
     ended_at: float | None = None
     end_reason: str = ""
     is_echo: bool = False
+    is_late_offer: bool = False  # The caller's INVITE had no SDP.
     relay_streams: dict[int, Any] = field(default_factory=dict)  # m-line -> stream
     reoffer_pending: bool = False  # A mid-call offer/answer is under way.
     failover: FailoverPlan | None = None  # Trunk addresses still to try.

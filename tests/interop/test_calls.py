@@ -354,3 +354,33 @@ def test_info_picture_fast_update_passes_to_the_other_site(
     got = re.search(r"Incoming Response msg (\d+)/INFO", caller_log)
     assert sent and got, "INFO was not answered end to end"
     assert got.group(1) == sent.group(1)
+
+
+def test_late_offer_call_between_sites(gateway: GatewayProcess) -> None:
+    """An INVITE without SDP: the callee offers, the caller answers in its ACK."""
+    callee = Site(
+        gateway,
+        "xa-late-b",
+        "register,await_call,wait:3,stats,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    callee.wait_for("reg", code=200)
+    caller = Site(
+        gateway,
+        "xa-late-a",
+        "register,call_late:xa-late-b,wait:3,stats,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        caller.wait_for("call", state="confirmed")
+        caller_stats = caller.wait_for("stats")
+        callee_stats = callee.wait_for("stats")
+        caller.wait_for("call", state="disconnected")
+    finally:
+        caller.finish()
+        callee.finish()
+    for stats in (caller_stats, callee_stats):
+        assert stats["tx_packets"] > 100 and stats["rx_packets"] > 100, stats
+    assert not caller.crypto_keys() & callee.crypto_keys()
+    (record,) = call_records(gateway)
+    assert all(leg["media"].startswith("SRTP ") for leg in record["legs"])

@@ -15,7 +15,8 @@ answered), await_ringing (wait until an incoming call is ringing), dial:USER
 call_another:USER (place one more call, keeping the current one up, and print
 a "call_another" event with its final state and status), hold (re-INVITE
 with a=sendonly), unhold (re-INVITE with a=sendrecv), info (SIP INFO
-picture_fast_update, RFC 5168).
+picture_fast_update, RFC 5168), call_late:USER (like call, but the INVITE
+has no SDP: a late offer).
 """
 
 from __future__ import annotations
@@ -273,10 +274,13 @@ def main() -> int:
             wait_reg(ep, account, expected, 15)
         elif name == "wait":
             pump(ep, time.monotonic() + float(value))
-        elif name == "call":
+        elif name in ("call", "call_late"):
             call = SiteCall(account)
             account.call = call
-            call.makeCall(f"sip:{value}@{args.domain}", pj.CallOpParam(True))
+            param = pj.CallOpParam(True)
+            if name == "call_late":  # INVITE without SDP: the offer comes back.
+                param.opt.flag = pj.PJSUA_CALL_NO_SDP_OFFER
+            call.makeCall(f"sip:{value}@{args.domain}", param)
             pump(
                 ep,
                 time.monotonic() + 15,
