@@ -19,7 +19,9 @@ SIPP = Path(__file__).parent / "sipp"
 class TrunkGateway:
     """A gateway with a plain UDP listener, an MCU trunk and a national trunk."""
 
-    def __init__(self, directory: Path, *, mcu_ports: tuple[int, ...]) -> None:
+    def __init__(
+        self, directory: Path, *, mcu_ports: tuple[int, ...], mcu_options_s: int = 0
+    ) -> None:
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.national_port = free_port(socket.SOCK_DGRAM)
         self.mcu_ports = mcu_ports
@@ -38,7 +40,8 @@ class TrunkGateway:
         text += (
             f'\n[plain]\nudp = ["127.0.0.1:{self.udp_port}"]\n\n'
             f'[[trunks]]\nname = "mcu"\naddresses = [{addresses}]\ntransport = "udp"\n'
-            'srtp = "off"\noptions_interval_s = 0\nfailover_timeout_s = 2\n\n'
+            f'srtp = "off"\noptions_interval_s = {mcu_options_s}\n'
+            "failover_timeout_s = 2\ndead_after_failures = 1\n\n"
             f'[[trunks]]\nname = "national"\n'
             f'addresses = ["127.0.0.1:{self.national_port}"]\ntransport = "udp"\n'
             'srtp = "off"\noptions_interval_s = 0\n'
@@ -268,3 +271,103 @@ def test_session_timer_ends_a_call_the_trunk_stops_refreshing(
     assert record["end_reason"].startswith("session timer"), record["end_reason"]
     talk_s = record["ended_at"] - record["answered_at"]
     assert 55 <= talk_s <= 70, talk_s
+
+
+def test_silent_first_address_fails_over_on_timeout(
+    setup: TrunkGateway, tmp_path: Path
+) -> None:
+    """An MCU address that never answers: after failover_timeout_s, the next."""
+    silent = SippTrunk(
+        SIPP / "trunk_uas_silent.xml",
+        tmp_path / "a",
+        transport="udp",
+        port=setup.mcu_ports[0],
+        pause_ms=20000,
+        calls=None,
+        timeout_s=40,
+        name="silent",
+    )
+    silent.start()
+    live = mcu(setup, "trunk_uas_answer.xml", 1, tmp_path / "b")
+    site = Site(
+        setup.gateway,
+        "xa-timeout",
+        "register,call:88124,wait:1,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        confirmed = site.wait_for("call", state="confirmed")
+        site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+        live_result = live.wait(20)
+        silent_result = silent.stop()
+    assert confirmed["status"] == 200
+    assert live_result.is_ok, live_result.describe()
+    assert silent_result.received("INVITE ")  # It was tried first...
+    failover = setup.gateway.wait_event("call.failover")
+    assert failover["status"] is None  # ...and given up on a timeout.
+
+
+@pytest.fixture
+def health_setup(
+    tmp_path: Path, trunk_ports: tuple[int, int], request: pytest.FixtureRequest
+) -> Iterator[TrunkGateway]:
+    require_tools(["sipp"])
+    made = TrunkGateway(tmp_path / "gw", mcu_ports=trunk_ports, mcu_options_s=1)
+    yield made
+    code = made.gateway.stop()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        made.gateway.keep_logs(request.node.name)
+    assert code == 0
+
+
+def test_options_health_check_takes_a_dead_address_out_of_rotation(
+    health_setup: TrunkGateway, tmp_path: Path
+) -> None:
+    """OPTIONS probes mark the silent address dead; calls go straight to the next."""
+    silent = SippTrunk(
+        SIPP / "trunk_uas_silent.xml",
+        tmp_path / "a",
+        transport="udp",
+        port=health_setup.mcu_ports[0],
+        pause_ms=30000,
+        calls=None,
+        timeout_s=60,
+        name="silent",
+    )
+    live = SippTrunk(
+        SIPP / "trunk_uas_answer.xml",
+        tmp_path / "b",
+        transport="udp",
+        port=health_setup.mcu_ports[1],
+        media_port=free_media_port(),
+        calls=None,
+        timeout_s=60,
+        name="live",
+    )
+    silent.start()
+    live.start()
+    health_setup.gateway.start()
+    try:
+        down = health_setup.gateway.wait_event("trunk.address.down", timeout_s=15)
+        assert down["address"] == f"127.0.0.1:{health_setup.mcu_ports[0]}"
+        site = Site(
+            health_setup.gateway,
+            "xa-health",
+            "register,call:88125,hangup",
+            media_port=CALLER_MEDIA_PORT,
+        )
+        try:
+            confirmed = site.wait_for("call", state="confirmed")
+        finally:
+            site.finish()
+        live.wait_for_message("INVITE sip:88125", timeout_s=10)
+    finally:
+        silent_result = silent.stop()
+        live.stop()
+    assert confirmed["status"] == 200
+    assert silent_result.received("OPTIONS ")
+    assert not silent_result.received("INVITE ")
+    assert not health_setup.gateway.events("call.failover")
