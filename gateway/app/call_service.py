@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.app.call_keyframes import Keyframes
 from gateway.app.call_late_offer import callee_offered, caller_answered
 from gateway.app.call_records import call_record
 from gateway.app.call_reoffer import Reoffers, start_sessions
@@ -79,6 +80,7 @@ class CallService:
         max_calls_per_site: int = 4,
         media_timeout_s: float = 30.0,
         session_timers: SessionTimerPolicy | None = None,
+        keyframe_min_interval_s: float = 1.0,
         srtp_policy: SrtpPolicy | None = None,
         codec_policy: CodecPolicy | None = None,
         ids: IdSource | None = None,
@@ -100,6 +102,7 @@ class CallService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reoffers = Reoffers(self)
         self.timers = CallTimers(self, session_timers or SessionTimerPolicy())
+        self.keyframes = Keyframes(self, keyframe_min_interval_s)
         sip.call_handler = self
 
     # -- entry points from the SIP service ----------------------------------
@@ -518,8 +521,10 @@ class CallService:
                     self._media_leg(a, "caller"),
                     b_ep,
                     self._media_leg(b, "callee"),
+                    broker=self.keyframes.broker_for(call, a.index),
                 )
                 call.relay_streams[a.index] = relayed
+                self.keyframes.track(call, a.index, relayed)
 
     def _media_leg(self, stream: LegStream, label: str) -> MediaLeg:
         crypto = None
@@ -608,9 +613,13 @@ class CallService:
     ) -> None:
         """Pass INFO (picture_fast_update, DTMF relay) to the other leg.
 
-        The other leg's final status is relayed back; the echo test answers
-        200 itself.
+        A keyframe request goes through the call's keyframe broker (rate
+        limit, the far side's dialect) and is answered 200 here; other INFO
+        is forwarded and the far side's final status relayed back.
         """
+        if self.keyframes.take_info(call, side, request.body):
+            self._reply(transaction_id, request, 200)
+            return
         other = call.callee if side == "caller" else call.caller
         if other is None or call.is_echo:
             self._reply(transaction_id, request, 200)
@@ -632,6 +641,16 @@ class CallService:
             self._reply(transaction_id, request, status if status < 700 else 500)
 
         self._sip.send_request(info, other.connection, on_response=on_response)
+
+    def send_info(self, leg: CallLeg, content_type: str, body: bytes) -> None:
+        """An INFO of ours on ``leg`` (a keyframe request from the broker)."""
+        self._refresh_flow(leg)
+        info = in_dialog_request(leg, "INFO", self._ids)
+        if info is None:
+            return
+        info.headers.add("Content-Type", content_type)
+        info.body = body
+        self._sip.send_request(info, leg.connection, on_response=lambda _r: None)
 
     def _refresh_flow(self, leg: CallLeg) -> None:
         """A site whose connection dropped may have registered on a new one."""
@@ -688,6 +707,7 @@ class CallService:
         call.end_reason = reason
         self.calls.pop(call.call_ref, None)
         self._record(call)
+        self.keyframes.forget(call)
         self._release_media(call)
         self._log.info(
             "call.ended",

@@ -76,6 +76,7 @@ class Gateway:
             port_min=config.media.port_min,
             port_max=config.media.port_max,
             log=self.log,
+            on_keyframe_command=self._on_keyframe_command,
         )
         self.trunks = TrunkTransports(
             sip=self.service,
@@ -102,6 +103,7 @@ class Gateway:
                 min_se_s=config.calls.min_se_s,
             ),
             srtp_policy=SrtpPolicy(allow_32=config.media.allow_srtp_32),
+            keyframe_min_interval_s=config.media.keyframe_min_interval_s,
         )
         self._tls_context = self._make_tls_context()
         self._client_context = self._make_client_context()
@@ -110,6 +112,10 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.revoked: frozenset[str] = self._read_crl()
+
+    def _on_keyframe_command(self, stream: Any, command: Any) -> None:
+        # The relay exists before the call service; route its callback late.
+        self.calls.keyframes.on_command(stream, command)
 
     def _make_tls_context(self) -> ssl.SSLContext:
         tls = self.config.tls
