@@ -31,6 +31,7 @@ from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
 from gateway.app.trunk_io import TrunkTransports
 from gateway.b2bua.call import Call, CallLeg, CallState
+from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
 from gateway.b2bua.leg_media import (
     LegPolicy,
     MediaSecurity,
@@ -41,6 +42,7 @@ from gateway.b2bua.leg_media import (
 from gateway.b2bua.media_plan import LegStream, leg_streams
 from gateway.b2bua.routing import Router, RoutingError, Source, TargetKind
 from gateway.b2bua.session_timer import SessionTimerPolicy
+from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, status_for
 from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
 from gateway.media.relay import MediaLeg
@@ -61,6 +63,8 @@ from gateway.store.base import Store
 
 SiteConnector = Callable[[str], Awaitable[Connection]]
 _EARLY = (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY)
+# A trunk address that did not answer or could not be reached (Q.850 102).
+_NO_ANSWER = Release(cause=CAUSE_TIMER_EXPIRY, reason="callee did not answer")
 
 
 class CallService:
@@ -344,7 +348,7 @@ class CallService:
                 address=str(call.failover.current),
                 error=str(exc) or type(exc).__name__,
             )
-            self._callee_failed(call, None)
+            self._callee_failed(call, _NO_ANSWER)
             return
         attempt = call.callee.invite_transaction if call.callee else None
         loop = asyncio.get_running_loop()
@@ -400,19 +404,31 @@ class CallService:
             if response is not None and 200 <= response.status < 300:
                 self._ack_and_bye(call, response)
             return
-        if response is None:
-            self._callee_failed(call, None)
-        elif response.status < 200:
-            self._callee_provisional(call, response)
-        elif response.status < 300:
-            self._callee_answered(call, response)
-        else:
-            self._callee_failed(call, response.status)
+        event = event_from_response(response)
+        if isinstance(event, Answer) and response is not None:
+            self._sip_leg_answered(call, response)  # Dialog, ACK, timer: SIP only.
+            if call.is_late_offer:
+                self._spawn(callee_offered(self, call, response))
+                return
+        if event is not None:
+            self._on_callee_event(call, event)
 
-    def _callee_failed(self, call: Call, status: int | None) -> None:
+    def _on_callee_event(self, call: Call, event: CallEvent) -> None:
+        """What the callee leg reports, in neutral terms (any protocol)."""
+        if isinstance(event, Alerting | Progress):
+            self._callee_progress(call, is_ringing=isinstance(event, Alerting))
+        elif isinstance(event, Answer):
+            self._callee_answered(call, event)
+        elif isinstance(event, Release):
+            self._callee_failed(call, event)
+
+    def _callee_failed(self, call: Call, release: Release) -> None:
         """Fail over to the next trunk address, fall back to RTP, or give up."""
         callee = call.callee
         assert callee is not None
+        status: int | None = release.status
+        if callee.dialog is not None:
+            self._send_in_dialog(callee, "BYE")  # An answer we could not use.
         plan = call.failover
         if callee.trunk is not None and plan is not None:
             trunk = self._trunks.trunks[callee.trunk]
@@ -429,9 +445,10 @@ class CallService:
                 )
                 self._spawn(self._try_trunk_address(call, trunk))
                 return
-            status = plan.exhausted_status()
-        what = "did not answer" if status is None else f"answered {status}"
-        self._fail(call, status or 408, f"callee {what}")
+            exhausted = plan.exhausted_status()
+            self._fail(call, exhausted, f"callee: all addresses failed ({exhausted})")
+            return
+        self._fail(call, status_for(release), release.reason)
 
     def _on_failover_timeout(self, call: Call, attempt: TransactionKey | None) -> None:
         callee = call.callee
@@ -440,32 +457,35 @@ class CallService:
         if callee.got_response:
             return
         callee.invite_transaction = None  # Ignore whatever this attempt says later.
-        self._callee_failed(call, None)
+        self._on_callee_event(call, _NO_ANSWER)
 
-    def _callee_provisional(self, call: Call, response: SipResponse) -> None:
-        if response.status == 100:
-            return
-        if response.to_addr.tag is not None and call.state is CallState.PROCEEDING:
+    def _callee_progress(self, call: Call, *, is_ringing: bool) -> None:
+        if call.state is CallState.PROCEEDING:
             call.move_to(CallState.EARLY)
-        status = 180 if response.status == 180 else 183
+        status = 180 if is_ringing else 183
         provisional = make_response(call.invite, status, to_tag=self._caller_tag(call))
         provisional.headers.add("Contact", contact_for(call.caller.connection))
         assert call.caller.invite_transaction is not None
         self._respond(call.caller.invite_transaction, provisional)
 
-    def _callee_answered(self, call: Call, response: SipResponse) -> None:
-        callee, caller = call.callee, call.caller
-        assert callee is not None and caller.policy is not None
+    def _sip_leg_answered(self, call: Call, response: SipResponse) -> None:
+        """The SIP side of a callee's 2xx: its dialog, ACK and session timer."""
+        callee = call.callee
+        assert callee is not None
         is_tls = callee.transport == "TLS"
         callee.dialog = Dialog.from_uac(_sent_invite(callee), response, is_tls=is_tls)
         self.timers.answered_by(callee, response)
-        if call.is_late_offer:
-            self._spawn(callee_offered(self, call, response))
-            return
-        self._send_in_dialog(callee, "ACK")
+        if not call.is_late_offer:
+            self._send_in_dialog(callee, "ACK")
+
+    def _callee_answered(self, call: Call, event: Answer) -> None:
+        callee, caller = call.callee, call.caller
+        assert callee is not None and caller.policy is not None
         try:
             assert callee.offer is not None and caller.offer is not None
-            callee.answer = parse_sdp(response.body)
+            if event.sdp is None:
+                raise RemoteSdpError("the answer has no SDP")
+            callee.answer = event.sdp
             callee.streams = leg_streams(callee.offer, callee.answer, we_offered=True)
             agreed = negotiate(callee.offer, callee.answer)
             formats = [
