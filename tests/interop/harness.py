@@ -67,6 +67,9 @@ class GatewayProcess:
         self.config_path.write_text(text + extra_config, encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
+        # Set by tests that configure plain (trunk) listeners.
+        self.plain_tcp_port: int | None = None
+        self.plain_udp_port: int | None = None
 
     @property
     def ca(self) -> CertificateAuthority:

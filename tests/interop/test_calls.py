@@ -2,120 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.interop.harness import DOMAIN, GatewayProcess, require_tools, run_vcgw
+from tests.interop.harness import GatewayProcess, require_tools
+from tests.interop.pjsua_peer import (
+    CALLEE_MEDIA_PORT,
+    CALLER_MEDIA_PORT,
+    Site,
+    call_records,
+)
 
 pytestmark = pytest.mark.interop
-PEER = Path(__file__).parent / "peers" / "pjsua_site.py"
-CALLER_MEDIA_PORT = 25000
-CALLEE_MEDIA_PORT = 24000
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(tmp_path / "gw")
-    process.start()
-    yield process
-    code = process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        target = process.keep_logs(request.node.name)
-        for log in process.dir.glob("pjsua-*.log"):
-            (target / log.name).write_bytes(log.read_bytes())
-    assert code == 0
-
-
-class Site:
-    """A pjsua2 site process with its certificate, driven by --steps."""
-
-    def __init__(
-        self,
-        gateway: GatewayProcess,
-        name: str,
-        steps: str,
-        *,
-        media_port: int,
-        srtp: str = "mandatory",
-    ) -> None:
-        issued = gateway.issue_site(name)
-        self.log_path = gateway.dir / f"pjsua-{name}.log"
-        command = [
-            sys.executable,
-            str(PEER),
-            "--site",
-            name,
-            "--domain",
-            DOMAIN,
-            "--gateway",
-            f"127.0.0.1:{gateway.port}",
-            "--cert",
-            str(issued.cert_path),
-            "--key",
-            str(issued.key_path),
-            "--ca",
-            str(gateway.ca_dir / "ca.crt"),
-            "--log",
-            str(self.log_path),
-            "--steps",
-            steps,
-            "--media-port",
-            str(media_port),
-            "--srtp",
-            srtp,
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        self.events: list[dict[str, Any]] = []
-
-    def wait_for(
-        self, event: str, timeout_s: float = 30, **fields: Any
-    ) -> dict[str, Any]:
-        """Read events until one named ``event`` with ``fields`` arrives."""
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if not line.startswith("{"):
-                continue
-            entry: dict[str, Any] = json.loads(line)
-            self.events.append(entry)
-            if entry["event"] == event and all(
-                entry.get(k) == v for k, v in fields.items()
-            ):
-                return entry
-        raise AssertionError(f"no {event} {fields}; got {self.events}")
-
-    def finish(self) -> int:
-        try:
-            return self.process.wait(30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-    def crypto_keys(self) -> set[str]:
-        """Every SDES inline key that appears in this endpoint's SIP log."""
-        text = self.log_path.read_text(errors="replace")
-        return set(re.findall(r"a=crypto:\d+ \S+ inline:([A-Za-z0-9+/=]+)", text))
-
-
-def call_records(gateway: GatewayProcess) -> list[dict[str, Any]]:
-    result = run_vcgw("cdr", "--config", str(gateway.config_path), "--json")
-    rows: list[dict[str, Any]] = json.loads(result.stdout)
-    return rows
 
 
 def start_capture(path: Path) -> subprocess.Popen[bytes]:

@@ -16,12 +16,11 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import (
     DOMAIN,
     GatewayProcess,
@@ -29,7 +28,7 @@ from tests.interop.harness import (
     site_tls_context,
     status_of,
 )
-from tests.interop.test_calls import (
+from tests.interop.pjsua_peer import (
     CALLEE_MEDIA_PORT,
     CALLER_MEDIA_PORT,
     Site,
@@ -39,37 +38,6 @@ from tests.interop.test_calls import (
 pytestmark = pytest.mark.interop
 MEDIA_TIMEOUT_S = 5  # The smallest [media] timeout_s the config accepts.
 RELAY_PORT_COUNT = 16  # The smallest [media] range: 8 RTP/RTCP pairs.
-
-GatewayFactory = Callable[..., GatewayProcess]
-
-
-@pytest.fixture
-def make_gateway(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[GatewayFactory]:
-    """Start one gateway whose config text ``edit`` may change; stop it after."""
-    started: list[GatewayProcess] = []
-
-    def make(
-        *, extra_config: str = "", edit: Callable[[str], str] | None = None
-    ) -> GatewayProcess:
-        process = GatewayProcess(tmp_path / "gw", extra_config=extra_config)
-        if edit is not None:
-            text = process.config_path.read_text(encoding="utf-8")
-            process.config_path.write_text(edit(text), encoding="utf-8")
-        started.append(process)
-        process.start()
-        return process
-
-    yield make
-    for process in started:
-        code = process.stop()
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            target = process.keep_logs(request.node.name)
-            for log in process.dir.glob("pjsua-*.log"):
-                (target / log.name).write_bytes(log.read_bytes())
-        assert code == 0
 
 
 def free_udp_range(count: int) -> int:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import (
     GatewayProcess,
     free_port,
@@ -23,19 +22,9 @@ pytestmark = pytest.mark.interop
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(tmp_path / "gw")
-    text = process.config_path.read_text(encoding="utf-8")
-    process.config_path.write_text(
-        text + "\n[registrar]\nqualify_interval_s = 0.5\n", encoding="utf-8"
-    )
-    process.start()
-    yield process
-    code = process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        process.keep_logs(request.node.name)
-    assert code == 0
+def gateway(make_gateway: GatewayFactory) -> GatewayProcess:
+    """Qualify every half second, so the test sees OPTIONS quickly."""
+    return make_gateway(extra_config="\n[registrar]\nqualify_interval_s = 0.5\n")
 
 
 def answer_options(stream: ssl.SSLSocket) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,6 @@ from tests.interop.harness import DOMAIN, GatewayProcess
 
 pytestmark = pytest.mark.interop
 PEER = Path(__file__).parent / "peers" / "pjsua_site.py"
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(tmp_path / "gw")
-    process.start()
-    yield process
-    code = process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        process.keep_logs(request.node.name)
-    assert code == 0
 
 
 def start_site(

@@ -6,13 +6,13 @@ import contextlib
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from gateway.pki.ca import CertificateAuthority
+from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import (
     GatewayProcess,
     free_port,
@@ -26,23 +26,17 @@ pytestmark = pytest.mark.interop
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
+def gateway(make_gateway: GatewayFactory) -> GatewayProcess:
+    """A gateway that also has plain TCP and UDP listeners (for trunks)."""
     udp_port, tcp_port = free_port(socket.SOCK_DGRAM), free_port()
-    process = GatewayProcess(
-        tmp_path / "gw",
+    process = make_gateway(
         extra_config=(
             f'\n[plain]\ntcp = ["127.0.0.1:{tcp_port}"]\n'
             f'udp = ["127.0.0.1:{udp_port}"]\n'
-        ),
+        )
     )
-    process.plain_tcp_port = tcp_port  # type: ignore[attr-defined]
-    process.plain_udp_port = udp_port  # type: ignore[attr-defined]
-    process.start()
-    yield process
-    code = process.stop()
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-        process.keep_logs(request.node.name)
-    assert code == 0, process.log_text()[-3000:]
+    process.plain_tcp_port, process.plain_udp_port = tcp_port, udp_port
+    return process
 
 
 def connect(gateway: GatewayProcess, context: ssl.SSLContext) -> ssl.SSLSocket:
@@ -165,8 +159,8 @@ def test_revoked_site_is_dropped_within_5s_and_refused(gateway: GatewayProcess) 
 
 def test_plain_tcp_and_udp_register_is_refused(gateway: GatewayProcess) -> None:
     """Sites may never register over plain TCP or UDP listeners: 403."""
-    tcp_port = gateway.plain_tcp_port  # type: ignore[attr-defined]
-    udp_port = gateway.plain_udp_port  # type: ignore[attr-defined]
+    tcp_port, udp_port = gateway.plain_tcp_port, gateway.plain_udp_port
+    assert tcp_port is not None and udp_port is not None
     with socket.create_connection(("127.0.0.1", tcp_port), timeout=5) as tcp:
         tcp.sendall(register_request("xa-a", transport="TCP"))
         assert status_of(read_response(tcp)) == 403

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,9 @@ pytestmark = pytest.mark.interop
 SCENARIO = Path(__file__).parent / "sipp" / "register_options.xml"
 
 
-@pytest.fixture
-def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
+@pytest.fixture(autouse=True)
+def tools() -> None:
     require_tools(["sipp", "stunnel4"])
-    process = GatewayProcess(tmp_path / "gw")
-    process.start()
-    yield process
-    code = process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        process.keep_logs(request.node.name)
-    assert code == 0
 
 
 def start_stunnel(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,6 @@ from tests.interop.harness import DOMAIN, GatewayProcess, register_request
 
 pytestmark = pytest.mark.interop
 SITES = 1000
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(tmp_path / "gw")
-    process.start()
-    yield process
-    code = process.stop()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        process.keep_logs(request.node.name)
-    assert code == 0
 
 
 def make_site_certificates(

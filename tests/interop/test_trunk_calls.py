@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.interop.harness import GatewayProcess, free_port, require_tools
+from tests.interop.pjsua_peer import CALLER_MEDIA_PORT, Site, call_records
 from tests.interop.sipp_trunk import SippTrunk, free_media_port, run_sipp_uac
-from tests.interop.test_calls import CALLER_MEDIA_PORT, Site, call_records
 
 pytestmark = pytest.mark.interop
 SIPP = Path(__file__).parent / "sipp"
