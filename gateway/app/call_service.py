@@ -100,7 +100,8 @@ class CallService:
         self._max_calls_per_site = max_calls_per_site
         self._media_timeout_s = media_timeout_s
         self._srtp_policy = srtp_policy or SrtpPolicy()
-        self._codec_policy = codec_policy or CodecPolicy()
+        # BFCP is declined (port 0) until the relay carries it (TCP/UDP BFCP).
+        self._codec_policy = codec_policy or CodecPolicy(allow_bfcp=False)
         self._ids = ids or IdSource()
         self.calls: dict[str, Call] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -256,15 +257,19 @@ class CallService:
         )
 
     def _site_policy(self, site: str) -> LegPolicy:
-        return self._policy(MediaSecurity.REQUIRED, f"site {site}")
+        return self._policy(MediaSecurity.REQUIRED, f"site {site}", is_tls=True)
 
     def _trunk_policy(self, trunk: Trunk) -> LegPolicy:
-        return self._policy(MediaSecurity(trunk.srtp), f"trunk {trunk.name}")
+        security = MediaSecurity(trunk.srtp)
+        return self._policy(
+            security, f"trunk {trunk.name}", is_tls=trunk.transport == "tls"
+        )
 
-    def _policy(self, security: MediaSecurity, who: str) -> LegPolicy:
+    def _policy(self, security: MediaSecurity, who: str, *, is_tls: bool) -> LegPolicy:
         return LegPolicy(
             security=security,
             relay_address=self._relay.bind_host,
+            is_signalling_secure=is_tls,
             who=who,
             srtp=self._srtp_policy,
             codecs=self._codec_policy,

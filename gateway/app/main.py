@@ -84,6 +84,7 @@ class Gateway:
             limits=self.limits,
             bind_host=config.media.bind_host,
             log=self.log,
+            tls=config.tls,
         )
         self.calls = CallService(
             sip=self.service,

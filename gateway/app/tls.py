@@ -63,16 +63,18 @@ def make_client_context(
     ca_certificate: Path,
     crl: Path | None,
     min_version: str = "1.2",
+    check_hostname: bool = False,
 ) -> ssl.SSLContext:
-    """Client context for connections the gateway opens toward a site.
+    """Client context for connections the gateway opens (sites, TLS trunks).
 
-    The site's certificate is verified against the same CA and CRL; the host
-    name is checked by the caller against the registered identity, because
-    sites are reached by IP address.
+    The peer's certificate is verified against ``ca_certificate`` (and the
+    CRL). For sites the host name is not checked here: they are reached by
+    IP address and the caller checks the certificate names the site. For
+    trunks ``check_hostname`` makes OpenSSL match the configured name.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     _harden(context, min_version)
-    context.check_hostname = False
+    context.check_hostname = check_hostname
     context.verify_mode = ssl.CERT_REQUIRED
     _load_chain(context, certificate, private_key)
     _load_trust(context, ca_certificate, crl)

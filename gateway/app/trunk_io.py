@@ -9,11 +9,14 @@ OPTIONS probes feed each trunk's sans-IO TrunkHealth.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import Any
 
+from gateway.app.config import TlsSection
 from gateway.app.sip_io import Connection, SipDatagramProtocol, SipStreamProtocol
 from gateway.app.sip_service import SipService
+from gateway.app.tls import make_client_context
 from gateway.b2bua.trunks import (
     SendOptions,
     Trunk,
@@ -37,6 +40,7 @@ class TrunkTransports:
         limits: SipLimits,
         bind_host: str,
         log: Any,
+        tls: TlsSection | None = None,
     ) -> None:
         self._sip = sip
         self._limits = limits
@@ -48,6 +52,8 @@ class TrunkTransports:
         self._udp: SipDatagramProtocol | None = None
         self._tcp: dict[tuple[str, int], Connection] = {}
         self._probes: set[asyncio.Task[None]] = set()
+        self._tls = tls
+        self._tls_contexts: dict[str, ssl.SSLContext] = {}
 
     def use_udp_listener(self, protocol: SipDatagramProtocol) -> None:
         """Send to UDP trunks from this listener's socket."""
@@ -63,17 +69,17 @@ class TrunkTransports:
         existing = self._tcp.get(key)
         if existing is not None and not existing.is_closed:
             return existing
-        if trunk.transport != "tcp":
-            raise GatewayError(
-                f"trunk {trunk.name}: transport {trunk.transport} "
-                "is not supported for calls yet"
-            )
         loop = asyncio.get_running_loop()
+        is_tls = trunk.transport == "tls"
         _, stream = await asyncio.wait_for(
             loop.create_connection(
-                lambda: SipStreamProtocol(self._sip, self._limits, "TCP"),
+                lambda: SipStreamProtocol(
+                    self._sip, self._limits, "TLS" if is_tls else "TCP"
+                ),
                 address.host,
                 address.port,
+                ssl=self._tls_context(trunk) if is_tls else None,
+                server_hostname=(trunk.server_name or address.host) if is_tls else None,
             ),
             trunk.failover_timeout_s,
         )
@@ -81,6 +87,24 @@ class TrunkTransports:
         assert connection is not None
         self._tcp[key] = connection
         return connection
+
+    def _tls_context(self, trunk: Trunk) -> ssl.SSLContext:
+        """Verify the trunk's certificate and name; present ours (clientAuth)."""
+        context = self._tls_contexts.get(trunk.name)
+        if context is None:
+            tls = self._tls
+            if tls is None:
+                raise GatewayError(f"trunk {trunk.name}: no [tls] section for TLS")
+            context = make_client_context(
+                certificate=tls.certificate,
+                private_key=tls.private_key,
+                ca_certificate=trunk.ca_certificate or tls.ca_certificate,
+                crl=None if trunk.ca_certificate else tls.crl,
+                min_version=tls.min_version,
+                check_hostname=True,
+            )
+            self._tls_contexts[trunk.name] = context
+        return context
 
     async def _udp_protocol(self) -> SipDatagramProtocol:
         if self._udp is None:

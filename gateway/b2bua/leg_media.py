@@ -48,6 +48,8 @@ class LegPolicy:
 
     security: MediaSecurity
     relay_address: str
+    # SDES keys travel in SDP: only a TLS hop may carry them (RFC 4568 §8.3).
+    is_signalling_secure: bool
     who: str  # For error messages: "site xa-a", "trunk mcu".
     srtp: SrtpPolicy
     codecs: CodecPolicy
@@ -86,7 +88,11 @@ def make_offer(
 
     ``plain`` forces RTP/AVP (the fallback of an ``optional`` leg).
     """
-    use_srtp = policy.security is not MediaSecurity.OFF and not plain
+    use_srtp = (
+        policy.security is not MediaSecurity.OFF
+        and policy.is_signalling_secure
+        and not plain
+    )
     keys = (
         offer_keys(len(source.media), policy.srtp, random_source=random_source)
         if use_srtp
@@ -116,7 +122,11 @@ def make_answer(
     RTP streams are accepted only where the policy is not ``required``.
     Raises RemoteSdpError (488) when nothing is left.
     """
-    keys = answer_keys(offer, policy.srtp, random_source=random_source)
+    keys = (
+        answer_keys(offer, policy.srtp, random_source=random_source)
+        if policy.is_signalling_secure
+        else [() for _ in offer.media]  # No keys over plain SIP: SRTP streams off.
+    )
     media = [
         LocalMedia(port=_answer_port(offer, i, port, key), crypto=_sdp(key))
         for i, (port, key) in enumerate(zip(ports, keys, strict=True))

@@ -13,6 +13,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "NAME_PATTERN",
@@ -67,11 +68,16 @@ class Trunk:
     addresses: tuple[TrunkAddress, ...]
     protocol: str = "sip"
     transport: str = "udp"
-    srtp: str = "optional"
+    # "auto": "required" over TLS, "off" over UDP/TCP (keys never leave TLS).
+    srtp: str = "auto"
     options_interval_s: float = 30.0
     dead_after_failures: int = 3
     failover_timeout_s: float = 4.0
     max_calls: int = 0
+    # TLS trunks: the CA that signs the trunk's certificate (default: the
+    # province CA) and the name its certificate must carry (default: host).
+    ca_certificate: Path | None = None
+    server_name: str = ""
 
     def __post_init__(self) -> None:
         _require(
@@ -85,7 +91,15 @@ class Trunk:
         )
         _one_of("protocol", self.protocol, PROTOCOLS)
         _one_of("transport", self.transport, TRANSPORTS)
+        if self.srtp == "auto":
+            auto = "required" if self.transport == "tls" else "off"
+            object.__setattr__(self, "srtp", auto)
         _one_of("srtp", self.srtp, SRTP_POLICIES)
+        _require(
+            self.srtp == "off" or self.transport == "tls",
+            f"srtp = {self.srtp!r} needs transport = 'tls': SRTP keys (SDES) "
+            "are only ever sent over TLS",
+        )
         _require(
             self.options_interval_s == 0 or 1 <= self.options_interval_s <= 3600,
             "options_interval_s: must be 0 (off) or 1-3600",

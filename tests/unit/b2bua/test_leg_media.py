@@ -21,10 +21,11 @@ from gateway.srtp.suites import SrtpPolicy
 CORPUS = Path(__file__).parents[2] / "corpus" / "sdp" / "valid"
 
 
-def policy(security: MediaSecurity) -> LegPolicy:
+def policy(security: MediaSecurity, *, is_tls: bool = True) -> LegPolicy:
     return LegPolicy(
         security=security,
         relay_address="127.0.0.1",
+        is_signalling_secure=is_tls,
         who="trunk mcu",
         srtp=SrtpPolicy(),
         codecs=CodecPolicy(),
@@ -89,3 +90,13 @@ def test_answer_to_srtp_offer_carries_one_fresh_key() -> None:
     assert media.port == 30004 and media.proto == "RTP/SAVP"
     (ours,) = media.crypto
     assert ours.key_params not in {c.key_params for c in offer.media[0].crypto}
+
+
+def test_no_keys_ever_go_over_plain_signalling() -> None:
+    """Over UDP/TCP SIP our offer is plain RTP and SRTP streams are refused."""
+    insecure = policy(MediaSecurity.OPTIONAL, is_tls=False)
+    offer = make_offer(parse_sdp(srtp_offer()), [30000], insecure)
+    assert offer.media[0].proto == "RTP/AVP" and not offer.media[0].crypto
+    with pytest.raises(RemoteSdpError) as caught:
+        make_answer(parse_sdp(srtp_offer()), [30002], insecure)
+    assert caught.value.status == 488
