@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,24 @@ def make_trunk_pki(out: Path, name: str) -> tuple[Path, Path, Path]:
     )
 
 
+def national_trunk(tls_port: int, national_ca: Path) -> Callable[[str], str]:
+    """Config edit: a TLS trunk "national" (SRTP by default) and a 77 route."""
+
+    def edit(text: str) -> str:
+        route = (
+            '[[routes]]\nname = "national-out"\nmatch_prefix = "77"\n'
+            'target = "trunk:national"\n\n'
+        )
+        marker = "[[routes]]\n# Site to site"
+        return text.replace(marker, route + marker) + (
+            f'\n[[trunks]]\nname = "national"\naddresses = ["127.0.0.1:{tls_port}"]\n'
+            f'transport = "tls"\noptions_interval_s = 0\n'
+            f'ca_certificate = "{national_ca}"\nserver_name = "{TRUNK_NAME}"\n'
+        )
+
+    return edit
+
+
 def start_stunnel_server(
     workdir: Path, *, tls_port: int, sipp_port: int, cert: Path, key: Path, ca: Path
 ) -> subprocess.Popen[bytes]:
@@ -122,19 +141,7 @@ def test_call_to_tls_trunk_with_mandatory_srtp(
         name="national",
     )
 
-    def add_trunk(text: str) -> str:
-        route = (
-            '[[routes]]\nname = "national-out"\nmatch_prefix = "77"\n'
-            'target = "trunk:national"\n\n'
-        )
-        marker = "[[routes]]\n# Site to site"
-        return text.replace(marker, route + marker) + (
-            f'\n[[trunks]]\nname = "national"\naddresses = ["127.0.0.1:{tls_port}"]\n'
-            f'transport = "tls"\nsrtp = "required"\noptions_interval_s = 0\n'
-            f'ca_certificate = "{national_ca}"\nserver_name = "{TRUNK_NAME}"\n'
-        )
-
-    gateway = make_gateway(edit=add_trunk)
+    gateway = make_gateway(edit=national_trunk(tls_port, national_ca))
     trunk.start()
     stunnel = start_stunnel_server(
         tmp_path,
@@ -188,19 +195,7 @@ def test_tls_trunk_with_wrong_name_is_not_called(
         name="impostor",
     )
 
-    def add_trunk(text: str) -> str:
-        route = (
-            '[[routes]]\nname = "national-out"\nmatch_prefix = "77"\n'
-            'target = "trunk:national"\n\n'
-        )
-        marker = "[[routes]]\n# Site to site"
-        return text.replace(marker, route + marker) + (
-            f'\n[[trunks]]\nname = "national"\naddresses = ["127.0.0.1:{tls_port}"]\n'
-            f'transport = "tls"\noptions_interval_s = 0\n'
-            f'ca_certificate = "{national_ca}"\nserver_name = "{TRUNK_NAME}"\n'
-        )
-
-    gateway = make_gateway(edit=add_trunk)
+    gateway = make_gateway(edit=national_trunk(tls_port, national_ca))
     trunk.start()
     stunnel = start_stunnel_server(
         tmp_path,
