@@ -114,6 +114,8 @@ def test_no_client_certificate_fails_handshake(
             read_response(tls, timeout_s=5)
 
 
+# Python warns that TLS 1.0/1.1 are deprecated: this test uses them on purpose.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_old_tls_versions_are_refused(gateway: GatewayProcess) -> None:
     """TLS 1.1 is refused even with a valid site certificate."""
     site = gateway.issue_site("xa-old")
