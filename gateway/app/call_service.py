@@ -853,7 +853,17 @@ class CallService:
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Log a setup step that crashed (a bug): that call fails, not the rest."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._log.error(
+                "call.task_failed",
+                exc_info=task.exception(),
+                error=str(task.exception()),
+            )
 
     def _is_own_call(self, call_id: str) -> bool:
         """A Call-ID the gateway gave one of its own outgoing legs."""

@@ -81,6 +81,7 @@ class SipService:
         # Per client transaction: called with each response, None on failure.
         self._callbacks: dict[TransactionKey, Callable[[SipResponse | None], None]] = {}
         self.call_handler: CallHandler | None = None
+        self.handler_failures = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
         self._event_handlers: dict[type[SipEvent], Callable[[Any], None]] = {
@@ -153,8 +154,20 @@ class SipService:
             for event in events:
                 handler = self._event_handlers.get(type(event))
                 if handler is not None:
-                    handler(event)
+                    self._guarded(handler, event)
         self._arm_timer()
+
+    def _guarded(self, handler: Callable[[Any], None], event: SipEvent) -> None:
+        """Task boundary: a bug handling one message must not cost the flow.
+
+        The exception is logged with its traceback and counted; the
+        connection and every other registration and call go on.
+        """
+        try:
+            handler(event)
+        except Exception:
+            self.handler_failures += 1
+            self._log.exception("sip.handler_failed", sip_event=type(event).__name__)
 
     def _arm_timer(self) -> None:
         deadline = self.layer.next_deadline()
