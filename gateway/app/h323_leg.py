@@ -1,0 +1,726 @@
+"""The gateway's outgoing H.323 leg on asyncio (H.323 sections 8.1-8.5).
+
+:class:`H323CallOut` places one call to an H.323 endpoint over a TCP
+call-signalling connection and reports its progress as the neutral
+``gateway.b2bua.events`` the SIP legs use: Alerting, Progress, Answer (with
+a synthesized RTP/AVP SessionDescription) and Release (Q.850 cause).
+
+Media is negotiated with Fast Start (H.323 section 8.1.7: the Setup carries
+OpenLogicalChannel proposals built from the SDP offer) or, when the callee
+refuses it or ``fast_start`` is False, with H.245 tunnelled in H.225.0
+(section 8.2.1): capability exchange, master-slave determination, then our
+channels toward the peer and the peer's channels toward the relay.  The
+protocol work is done by the sans-IO :class:`H225Call` and
+:class:`H245Session`; this module owns the socket, the clock and the SDP.
+A separate H.245 TCP connection (section 8.2.3) is not supported yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
+from gateway.h323 import codec
+from gateway.h323.call import H225Call
+from gateway.h323.call_messages import (
+    AlertingReceived,
+    CallState,
+    ConnectReceived,
+    FastStartAccepted,
+    FastStartRefused,
+    H225CallEvent,
+    ProgressReceived,
+    Released,
+    TunnelledH245,
+)
+from gateway.h323.capabilities import (
+    data_type_for,
+    format_from_data_type,
+    h245_capabilities_from_streams,
+    streams_from_h245,
+)
+from gateway.h323.codec import AliasAddress, AliasKind, TransportAddress
+from gateway.h323.errors import LocalH323Error, RemoteH323Error
+from gateway.h323.h245 import (
+    CapabilitiesReceived,
+    ChannelOpened,
+    ChannelOpenRequested,
+    ChannelRejected,
+    H245Event,
+    H245Session,
+    MasterSlaveDetermined,
+    SessionEnded,
+    UserInput,
+)
+from gateway.h323.h245_messages import H2250Parameters, read_h245_address
+from gateway.h323.q850 import CAUSE_NORMAL_CLEARING
+from gateway.sdp.media import (
+    MediaFormat,
+    MediaKind,
+    StreamDescription,
+    media_from_stream,
+    stream_from_sdp,
+)
+from gateway.sdp.model import (
+    Attribute,
+    Connection,
+    MediaDescription,
+    Origin,
+    SessionDescription,
+)
+
+__all__ = ["H323CallOut"]
+
+CAUSE_INVALID_IE_CONTENTS = 100
+CAUSE_INCOMPATIBLE_DESTINATION = 88
+CAUSE_RECOVERY_ON_TIMER_EXPIRY = 102
+CAUSE_TEMPORARY_FAILURE = 41
+# H.323 section 8.1.7 / H.245 section 7.2: session 1 is audio, 2 is video.
+_SESSION_IDS = {MediaKind.AUDIO: 1, MediaKind.VIDEO: 2}
+_READ_SIZE_BYTES = 65536
+_ANSWERED = frozenset(
+    (
+        CallState.OUTGOING_CALL_PROCEEDING,
+        CallState.CALL_DELIVERED,
+        CallState.ACTIVE,
+    )
+)
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One offered RTP stream and what the H.323 peer agreed for it."""
+
+    index: int
+    kind: MediaKind
+    session_id: int
+    formats: tuple[MediaFormat, ...]
+    relay_rtp: TransportAddress
+    relay_rtcp: TransportAddress
+    agreed: MediaFormat | None = None
+    peer_rtp: TransportAddress | None = None
+    peer_rtcp: TransportAddress | None = None
+    out_channel: int | None = None
+    in_channel: int | None = None
+    is_resolved: bool = False
+
+
+class H323CallOut:
+    """One outgoing H.323 call: Setup to ``address``, events to ``on_event``.
+
+    ``offer`` is the SDP the gateway would send this leg (RTP/AVP with the
+    relay's ports); its audio and video streams become Fast Start proposals
+    and our TerminalCapabilitySet.  ``log`` is a structlog-style logger.
+    ``on_event`` receives Alerting, Progress, Answer and Release; a call
+    cleared by :meth:`release` reports nothing more.
+    """
+
+    def __init__(
+        self,
+        *,
+        address: tuple[str, int],
+        dialled: str,
+        calling_number: str,
+        offer: SessionDescription,
+        on_event: Callable[[CallEvent], None],
+        log: Any,
+        fast_start: bool = True,
+        media_timeout_s: float = 10.0,
+    ) -> None:
+        self.address = address
+        self.dialled = dialled
+        self.calling_number = calling_number
+        self.offer = offer
+        self._on_event = on_event
+        self._log = log
+        self._use_fast_start = fast_start
+        self._media_timeout_s = media_timeout_s
+        self._call = H225Call(is_outgoing=True)
+        self._h245 = H245Session()
+        self._streams = _streams_of(offer)
+        self._proposals: dict[int, tuple[_Stream, MediaFormat]] = {}
+        self._next_channel = 1
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._is_h245_started = False
+        self._is_fast_started = False
+        self._is_connected = False
+        self._is_answered = False
+        self._is_release_requested = False
+        self._is_reported_released = False
+        self._peer_capabilities: list[StreamDescription] | None = None
+        self._is_msd_done = False
+        self._answer_deadline: float | None = None
+
+    # -- public API ------------------------------------------------------------
+
+    @property
+    def is_released(self) -> bool:
+        """True once the call is cleared, by either side."""
+        return self._call.is_released
+
+    async def start(self) -> None:
+        """Connect and send Setup (H.225.0 section 8.1) with Fast Start proposals.
+
+        Raises OSError when the TCP connection cannot be made; no event is
+        reported then.
+        """
+        host, port = self.address
+        self._reader, self._writer = await asyncio.open_connection(host, port)
+        now = time.monotonic()
+        proposals = self._fast_start_proposals() if self._use_fast_start else []
+        self._call.setup(
+            now,
+            called_number=self.dialled,
+            calling_number=self.calling_number,
+            destination_aliases=(
+                AliasAddress(kind=AliasKind.DIALLED_DIGITS, value=self.dialled),
+            ),
+            fast_start=proposals,
+        )
+        self._log.info(
+            "h323.call.setup",
+            peer=f"{host}:{port}",
+            dialled=self.dialled,
+            fast_start=bool(proposals),
+        )
+        self._pump(now)
+        self._task = asyncio.create_task(self._run())
+
+    async def wait_closed(self) -> None:
+        """Wait until the call is cleared and the connection closed."""
+        if self._task is not None:
+            await self._task
+
+    def release(self, cause: int = CAUSE_NORMAL_CLEARING) -> None:
+        """Clear the call with Release Complete (H.225.0 section 8.5) and close.
+
+        Does nothing once the call is cleared.
+        """
+        if self._call.is_released:
+            return
+        self._is_release_requested = True
+        now = time.monotonic()
+        self._call.release(now, cause)
+        self._pump(now)
+        self._close()
+
+    def send_user_input(self, digits: str) -> None:
+        """Send DTMF as an H.245 alphanumeric userInputIndication (H.245 11.2).
+
+        Raises LocalH323Error when the H.245 session cannot carry it.
+        """
+        now = time.monotonic()
+        self._h245.send_user_input(digits, now=now)
+        self._pump(now)
+
+    def request_fast_update(self) -> bool:
+        """Ask the peer for an intra picture on its video channel (H.245 15.10).
+
+        Returns False when the peer sends us no video channel.
+        """
+        for stream in self._streams:
+            if stream.kind is MediaKind.VIDEO and stream.in_channel is not None:
+                now = time.monotonic()
+                self._h245.send_fast_update(stream.in_channel, now=now)
+                self._pump(now)
+                return True
+        return False
+
+    # -- the connection task ---------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._reader is not None
+        try:
+            while not self._call.is_released:
+                try:
+                    data = await asyncio.wait_for(
+                        self._reader.read(_READ_SIZE_BYTES), self._timeout_s()
+                    )
+                except TimeoutError:
+                    self._on_timer(time.monotonic())
+                    continue
+                now = time.monotonic()
+                if data:
+                    self._call.receive_data(data, now)
+                else:
+                    self._call.receive_eof(now)
+                self._pump(now)
+        except OSError as exc:
+            self._log.warning("h323.call.connection_lost", error=str(exc))
+            self._call.receive_eof(time.monotonic())
+            self._pump(time.monotonic())
+        except Exception:
+            # Task boundary: a bug of ours drops this call, never the process.
+            self._log.error("h323.call.failed", exc_info=True)
+            self._report_release(CAUSE_TEMPORARY_FAILURE, "gateway error")
+        finally:
+            self._close()
+
+    def _timeout_s(self) -> float | None:
+        deadlines = [
+            d
+            for d in (
+                self._call.next_deadline(),
+                self._h245.next_deadline(),
+                self._answer_deadline,
+            )
+            if d is not None
+        ]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _on_timer(self, now: float) -> None:
+        self._call.handle_timeout(now)
+        self._h245.handle_timeout(now)
+        if self._answer_deadline is not None and now >= self._answer_deadline:
+            # H.245 never gave us media after Connect: clear like a timer.
+            self._answer_deadline = None
+            self._log.warning("h323.call.media_timeout")
+            self._call.release(now, CAUSE_RECOVERY_ON_TIMER_EXPIRY)
+        self._pump(now)
+
+    def _close(self) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.close()
+
+    def _pump(self, now: float) -> None:
+        """Run both machines until quiet, then write what they produced."""
+        while True:
+            call_events = self._call.pop_events()
+            h245_events = self._h245.pop_events()
+            for event in call_events:
+                self._on_call_event(event, now)
+            for h245_event in h245_events:
+                self._on_h245_event(h245_event, now)
+            pdus = self._h245.pop_outgoing()
+            if pdus and not self._call.is_released:
+                self._tunnel(pdus, now)
+            if not (call_events or h245_events or pdus):
+                break
+        out = self._call.pop_outgoing()
+        if out and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(b"".join(out))
+
+    def _tunnel(self, pdus: list[bytes], now: float) -> None:
+        try:
+            self._call.send_h245(pdus, now)
+        except LocalH323Error as exc:
+            self._log.warning("h323.h245.not_sent", error=str(exc), count=len(pdus))
+
+    # -- H.225.0 events --------------------------------------------------------
+
+    def _on_call_event(self, event: H225CallEvent, now: float) -> None:
+        handler = _CALL_HANDLERS.get(type(event))
+        if handler is None:
+            self._log.debug("h323.call.event", kind=type(event).__name__)
+        else:
+            handler(self, event, now)
+        if not self._use_fast_start and self._call.state in _ANSWERED:
+            # Slow start: open H.245 as soon as the callee answered anything.
+            self._start_h245(now)
+
+    def _on_alerting(self, event: AlertingReceived, now: float) -> None:
+        self._on_event(Alerting())
+
+    def _on_progress(self, event: ProgressReceived, now: float) -> None:
+        self._on_event(Progress())
+
+    def _on_fast_start_refused(self, event: FastStartRefused, now: float) -> None:
+        self._log.info("h323.call.fast_start_refused")
+
+    def _on_tunnelled(self, event: TunnelledH245, now: float) -> None:
+        self._start_h245(now)
+        for pdu in event.pdus:
+            self._h245.receive_message(pdu, now)
+
+    def _on_connect(self, event: ConnectReceived, now: float) -> None:
+        self._is_connected = True
+        self._log.info("h323.call.connected", fast_start=self._is_fast_started)
+        # H.245 runs in Fast Start calls too, for user input (H.323 8.2.4).
+        self._start_h245(now)
+        if not self._maybe_answer():
+            self._answer_deadline = now + self._media_timeout_s
+
+    def _on_released(self, event: Released, now: float) -> None:
+        self._answer_deadline = None
+        self._log.info(
+            "h323.call.released",
+            cause=event.cause,
+            reason=event.reason,
+            is_local=event.is_local,
+        )
+        reason = event.reason or ("local" if event.is_local else "remote")
+        self._report_release(event.cause, f"H.323 {reason}")
+
+    def _report_release(self, cause: int, reason: str) -> None:
+        """Report Release once, unless :meth:`release` cleared the call."""
+        if self._is_release_requested or self._is_reported_released:
+            return
+        self._is_reported_released = True
+        self._on_event(Release(cause=cause, reason=reason))
+
+    # -- Fast Start (H.323 section 8.1.7) --------------------------------------
+
+    def _fast_start_proposals(self) -> list[bytes]:
+        """One receive and one transmit OpenLogicalChannel per offered format."""
+        proposals: list[bytes] = []
+        for stream in self._streams:
+            for fmt in stream.formats:
+                data_type = data_type_for(fmt)
+                receive = self._channel_number()
+                self._proposals[receive] = (stream, fmt)
+                proposals.append(_receive_proposal(receive, stream, data_type))
+                transmit = self._channel_number()
+                self._proposals[transmit] = (stream, fmt)
+                proposals.append(_transmit_proposal(transmit, stream, data_type))
+        return proposals
+
+    def _on_fast_start(self, event: FastStartAccepted, now: float) -> None:
+        try:
+            for olc in event.olcs:
+                self._accept_fast_start_channel(codec.decode_open_logical_channel(olc))
+        except (RemoteH323Error, KeyError, TypeError, ValueError) as exc:
+            self._log.warning("h323.fast_start.bad_answer", error=str(exc))
+            self._call.release(now, CAUSE_INVALID_IE_CONTENTS)
+            return
+        self._is_fast_started = True
+        for stream in self._streams:
+            stream.is_resolved = True
+        self._maybe_answer()
+
+    def _accept_fast_start_channel(self, olc: dict[str, Any]) -> None:
+        """Record one accepted proposal: its codec and the peer's addresses."""
+        number = olc["forwardLogicalChannelNumber"]
+        proposal = self._proposals.get(number)
+        if proposal is None:
+            self._log.warning("h323.fast_start.unknown_channel", channel=number)
+            return
+        stream, fmt = proposal
+        forward = olc["forwardLogicalChannelParameters"]
+        if forward["dataType"][0] != "nullData":
+            _, parameters = forward["multiplexParameters"]
+            stream.agreed = fmt
+            stream.out_channel = number
+            stream.peer_rtp = read_h245_address(parameters.get("mediaChannel"))
+            rtcp = read_h245_address(parameters.get("mediaControlChannel"))
+            stream.peer_rtcp = rtcp or stream.peer_rtcp
+        else:
+            _, parameters = olc["reverseLogicalChannelParameters"][
+                "multiplexParameters"
+            ]
+            stream.in_channel = number
+            stream.agreed = stream.agreed or fmt
+            rtcp = read_h245_address(parameters.get("mediaControlChannel"))
+            stream.peer_rtcp = stream.peer_rtcp or rtcp
+
+    def _channel_number(self) -> int:
+        number = self._next_channel
+        self._next_channel += 1
+        return number
+
+    # -- tunnelled H.245 (H.323 section 8.2.1) ---------------------------------
+
+    def _start_h245(self, now: float) -> None:
+        if self._is_h245_started or self._call.is_released:
+            return
+        self._is_h245_started = True
+        plan = h245_capabilities_from_streams(
+            [
+                s
+                for s in (stream_from_sdp(self.offer, x.index) for x in self._streams)
+                if s is not None
+            ]
+        )
+        self._h245.start(
+            now,
+            capability_table=[(e.number, e.capability) for e in plan.entries],
+            capability_descriptors=plan.capability_descriptors(),
+        )
+
+    def _on_h245_event(self, event: H245Event, now: float) -> None:
+        handler = _H245_HANDLERS.get(type(event))
+        if handler is None:
+            self._log.debug("h323.h245.event", kind=type(event).__name__)
+        else:
+            handler(self, event, now)
+
+    def _on_capabilities(self, event: CapabilitiesReceived, now: float) -> None:
+        self._peer_capabilities = streams_from_h245(
+            [
+                {"capabilityTableEntryNumber": number, "capability": value}
+                for number, value in event.table
+            ],
+            event.descriptors,
+        )
+        self._open_channels(now)
+
+    def _on_msd(self, event: MasterSlaveDetermined, now: float) -> None:
+        self._is_msd_done = True
+        self._open_channels(now)
+
+    def _on_user_input(self, event: UserInput, now: float) -> None:
+        # The neutral events carry no DTMF yet: the digits are only logged.
+        self._log.info("h323.h245.user_input", digits=event.digits)
+
+    def _on_session_ended(self, event: SessionEnded, now: float) -> None:
+        # H.323 section 8.5: the end of H.245 ends the call.
+        self._call.release(now, CAUSE_NORMAL_CLEARING)
+
+    def _open_channels(self, now: float) -> None:
+        """Open one channel per stream in a codec the peer receives (H.245 8.4)."""
+        peer = self._peer_capabilities
+        if self._is_fast_started or peer is None or not self._is_msd_done:
+            return
+        if any(s.out_channel is not None or s.is_resolved for s in self._streams):
+            return
+        for stream in self._streams:
+            fmt = _first_common(stream, peer)
+            if fmt is None:
+                stream.is_resolved = True
+                continue
+            number = self._channel_number()
+            stream.out_channel, stream.agreed = number, fmt
+            pt = fmt.payload_type
+            parameters = H2250Parameters(
+                session_id=stream.session_id,
+                media_control=stream.relay_rtcp,
+                dynamic_payload_type=pt if pt is not None and pt >= 96 else None,
+            )
+            self._h245.open_channel(
+                number, data_type=data_type_for(fmt), parameters=parameters, now=now
+            )
+        if all(s.out_channel is None for s in self._streams):
+            self._log.warning("h323.h245.no_common_codec")
+            self._call.release(now, CAUSE_INCOMPATIBLE_DESTINATION)
+
+    def _on_our_channel(
+        self, event: ChannelOpened | ChannelRejected, now: float
+    ) -> None:
+        for stream in self._streams:
+            if stream.out_channel != event.number:
+                continue
+            stream.is_resolved = True
+            if isinstance(event, ChannelOpened):
+                stream.peer_rtp = event.media
+                stream.peer_rtcp = event.media_control or stream.peer_rtcp
+            else:
+                self._log.info("h323.h245.channel_rejected", cause=event.cause)
+                stream.agreed = None
+        self._maybe_answer()
+
+    def _on_peer_channel(self, event: ChannelOpenRequested, now: float) -> None:
+        """Accept the peer's channel toward the relay's ports for its stream."""
+        fmt = format_from_data_type(event.data_type)
+        for stream in self._streams:
+            if (
+                fmt is not None
+                and stream.session_id == (event.session_id or stream.session_id)
+                and any(_same_codec(fmt, f) for f in stream.formats)
+            ):
+                stream.in_channel = event.number
+                self._h245.accept_channel(
+                    event.number,
+                    media=stream.relay_rtp,
+                    media_control=stream.relay_rtcp,
+                    now=now,
+                )
+                return
+        self._h245.reject_channel(event.number, now=now)
+
+    # -- the Answer -------------------------------------------------------------
+
+    def _maybe_answer(self) -> bool:
+        """Report Answer once connected and every stream's media is settled."""
+        if self._is_answered:
+            return True
+        if not self._is_connected or not all(s.is_resolved for s in self._streams):
+            return False
+        if all(s.peer_rtp is None for s in self._streams):
+            return False
+        self._is_answered = True
+        self._answer_deadline = None
+        sdp = self._answer_sdp()
+        self._log.info("h323.call.answered", media=len(sdp.media))
+        self._on_event(Answer(sdp=sdp))
+        return True
+
+    def _answer_sdp(self) -> SessionDescription:
+        """RTP/AVP m-lines in the offer's order with the peer's addresses."""
+        hosts = [s.peer_rtp.host for s in self._streams if s.peer_rtp is not None]
+        host = hosts[0] if hosts else self.address[0]
+        media = []
+        by_index = {s.index: s for s in self._streams}
+        for index, offered in enumerate(self.offer.media):
+            stream = by_index.get(index)
+            media.append(_answer_media(offered, stream, host))
+        return SessionDescription(
+            origin=Origin(
+                username="-",
+                session_id=str(secrets.randbelow(2**62)),
+                session_version=1,
+                addr_type=_addr_type(host),
+                address=host,
+            ),
+            session_name="vcgw h323",
+            connection=Connection(addr_type=_addr_type(host), address=host),
+            media=tuple(media),
+        )
+
+
+_Handler = Callable[[H323CallOut, Any, float], None]
+_CALL_HANDLERS: dict[type[H225CallEvent], _Handler] = {
+    AlertingReceived: H323CallOut._on_alerting,
+    ProgressReceived: H323CallOut._on_progress,
+    FastStartAccepted: H323CallOut._on_fast_start,
+    FastStartRefused: H323CallOut._on_fast_start_refused,
+    ConnectReceived: H323CallOut._on_connect,
+    TunnelledH245: H323CallOut._on_tunnelled,
+    Released: H323CallOut._on_released,
+}
+_H245_HANDLERS: dict[type[H245Event], _Handler] = {
+    CapabilitiesReceived: H323CallOut._on_capabilities,
+    MasterSlaveDetermined: H323CallOut._on_msd,
+    ChannelOpenRequested: H323CallOut._on_peer_channel,
+    ChannelOpened: H323CallOut._on_our_channel,
+    ChannelRejected: H323CallOut._on_our_channel,
+    UserInput: H323CallOut._on_user_input,
+    SessionEnded: H323CallOut._on_session_ended,
+}
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+def _streams_of(offer: SessionDescription) -> list[_Stream]:
+    """The offer's audio/video streams with codecs H.245 can express."""
+    streams: list[_Stream] = []
+    for index, media in enumerate(offer.media):
+        described = stream_from_sdp(offer, index)
+        connection = offer.connection_for(index)
+        if described is None or connection is None or media.port == 0:
+            continue
+        session_id = _SESSION_IDS.get(described.kind)
+        formats = tuple(f for f in described.formats if _is_expressible(f))
+        if session_id is None or not formats:
+            continue
+        rtcp = media.rtcp
+        rtcp_port = rtcp.port if rtcp is not None else media.port + 1
+        streams.append(
+            _Stream(
+                index=index,
+                kind=described.kind,
+                session_id=session_id,
+                formats=formats,
+                relay_rtp=TransportAddress(host=connection.address, port=media.port),
+                relay_rtcp=TransportAddress(host=connection.address, port=rtcp_port),
+            )
+        )
+    return streams
+
+
+def _is_expressible(fmt: MediaFormat) -> bool:
+    if fmt.is_auxiliary:
+        return False
+    try:
+        data_type_for(fmt)
+    except LocalH323Error:
+        return False
+    return True
+
+
+def _receive_proposal(number: int, stream: _Stream, data_type: Any) -> bytes:
+    """A channel from the callee to us: reverse parameters with our RTP port."""
+    parameters = H2250Parameters(
+        session_id=stream.session_id,
+        media=stream.relay_rtp,
+        media_control=stream.relay_rtcp,
+    )
+    return codec.encode_open_logical_channel(
+        {
+            "forwardLogicalChannelNumber": number,
+            "forwardLogicalChannelParameters": {
+                "dataType": ("nullData", 0),
+                "multiplexParameters": ("none", 0),
+            },
+            "reverseLogicalChannelParameters": {
+                "dataType": data_type,
+                "multiplexParameters": (
+                    "h2250LogicalChannelParameters",
+                    parameters.to_asn(),
+                ),
+            },
+        }
+    )
+
+
+def _transmit_proposal(number: int, stream: _Stream, data_type: Any) -> bytes:
+    """A channel from us to the callee; it fills in its mediaChannel."""
+    parameters = H2250Parameters(
+        session_id=stream.session_id, media_control=stream.relay_rtcp
+    )
+    return codec.encode_open_logical_channel(
+        {
+            "forwardLogicalChannelNumber": number,
+            "forwardLogicalChannelParameters": {
+                "dataType": data_type,
+                "multiplexParameters": (
+                    "h2250LogicalChannelParameters",
+                    parameters.to_asn(),
+                ),
+            },
+        }
+    )
+
+
+def _same_codec(a: MediaFormat, b: MediaFormat) -> bool:
+    return a.name.lower() == b.name.lower() and a.clock_rate == b.clock_rate
+
+
+def _first_common(stream: _Stream, peer: list[StreamDescription]) -> MediaFormat | None:
+    """Our first format (offer order) that a peer stream of the kind receives."""
+    theirs = [f for s in peer if s.kind is stream.kind for f in s.formats]
+    for fmt in stream.formats:
+        if any(_same_codec(fmt, other) for other in theirs):
+            return fmt
+    return None
+
+
+def _addr_type(host: str) -> str:
+    return "IP6" if ":" in host else "IP4"
+
+
+def _answer_media(
+    offered: MediaDescription, stream: _Stream | None, host: str
+) -> MediaDescription:
+    """The answer's m-line: the agreed codec at the peer, or port 0."""
+    if stream is None or stream.agreed is None or stream.peer_rtp is None:
+        return MediaDescription(
+            kind=offered.kind,
+            port=0,
+            proto="RTP/AVP",
+            formats=offered.formats,
+        )
+    extra: tuple[Attribute, ...] = ()
+    rtcp = stream.peer_rtcp
+    if rtcp is not None and rtcp.port != stream.peer_rtp.port + 1:
+        extra = (Attribute(name="rtcp", value=f"{rtcp.port}"),)
+    media = media_from_stream(
+        StreamDescription(kind=stream.kind, formats=(stream.agreed,)),
+        port=stream.peer_rtp.port,
+        proto="RTP/AVP",
+        extra_attributes=extra,
+    )
+    if stream.peer_rtp.host != host:
+        peer_host = stream.peer_rtp.host
+        connection = Connection(addr_type=_addr_type(peer_host), address=peer_host)
+        media = dataclasses.replace(media, connections=(connection,))
+    return media
