@@ -25,7 +25,7 @@ def leg_record(leg: CallLeg, reports: Sequence[LegReport]) -> LegRecord:
     jitter = [r.received_jitter_s for r in reports]
     return LegRecord(
         leg=leg.name,
-        protocol="sip",
+        protocol=leg.protocol,
         peer=leg.peer,
         transport=leg.transport,
         tls_version=leg.tls_version,

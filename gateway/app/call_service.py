@@ -26,6 +26,7 @@ from gateway.app.call_signalling import (
     outgoing_invite,
 )
 from gateway.app.call_timers import CallTimers
+from gateway.app.h323_leg import H323CallOut
 from gateway.app.media_io import MediaRelay
 from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
@@ -43,7 +44,7 @@ from gateway.b2bua.media_plan import LegStream, leg_streams
 from gateway.b2bua.routing import Router, RoutingError, Source, TargetKind
 from gateway.b2bua.session_timer import SessionTimerPolicy
 from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, status_for
-from gateway.b2bua.trunks import FailoverPlan, Trunk
+from gateway.b2bua.trunks import FailoverPlan, Trunk, TrunkAddress
 from gateway.errors import GatewayError
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
@@ -64,6 +65,7 @@ from gateway.store.base import Store
 SiteConnector = Callable[[str], Awaitable[Connection]]
 _EARLY = (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY)
 # A trunk address that did not answer or could not be reached (Q.850 102).
+CAUSE_NORMAL_CLEARING = 16  # Q.850
 _NO_ANSWER = Release(cause=CAUSE_TIMER_EXPIRY, reason="callee did not answer")
 
 
@@ -245,6 +247,7 @@ class CallService:
                 )
 
     def _trunk_leg(self, trunk: Trunk, number: str) -> CallLeg:
+        """The callee leg toward ``trunk`` (SIP or H.323), limits checked."""
         if trunk.max_calls:
             active = [c for c in self.calls.values() if _uses_trunk(c, trunk.name)]
             if len(active) >= trunk.max_calls:
@@ -254,6 +257,7 @@ class CallService:
             trunk=trunk.name,
             number=number,
             policy=self._trunk_policy(trunk),
+            protocol=trunk.protocol,
         )
 
     def _site_policy(self, site: str) -> LegPolicy:
@@ -343,8 +347,13 @@ class CallService:
         """INVITE the plan's current address; a dead connection means: next."""
         assert call.failover is not None
         try:
-            connection = await self._trunks.connection_for(trunk, call.failover.current)
-            await self._send_invite(call, connection)
+            if trunk.protocol == "h323":
+                await self._call_h323(call, call.failover.current)
+            else:
+                connection = await self._trunks.connection_for(
+                    trunk, call.failover.current
+                )
+                await self._send_invite(call, connection)
         except (OSError, ConnectionError, TimeoutError, GatewayError) as exc:
             self._log.warning(
                 "call.trunk_unreachable",
@@ -355,7 +364,12 @@ class CallService:
             )
             self._callee_failed(call, _NO_ANSWER)
             return
-        attempt = call.callee.invite_transaction if call.callee else None
+        callee = call.callee
+        attempt: object = None
+        if callee is not None:
+            attempt = (
+                callee.h323 if callee.h323 is not None else callee.invite_transaction
+            )
         loop = asyncio.get_running_loop()
         loop.call_later(
             trunk.failover_timeout_s, self._on_failover_timeout, call, attempt
@@ -455,14 +469,53 @@ class CallService:
             return
         self._fail(call, status_for(release), release.reason)
 
-    def _on_failover_timeout(self, call: Call, attempt: TransactionKey | None) -> None:
+    def _on_failover_timeout(self, call: Call, attempt: object) -> None:
         callee = call.callee
-        if call.is_ended or callee is None or callee.invite_transaction != attempt:
+        if call.is_ended or callee is None or callee.got_response:
             return
-        if callee.got_response:
+        if callee.h323 is not None and id(callee.h323) == id(attempt):
+            callee.h323.release(CAUSE_TIMER_EXPIRY)
+            callee.h323 = None  # Ignore whatever this attempt says later.
+        elif (
+            callee.invite_transaction is not None
+            and callee.invite_transaction == attempt
+        ):
+            callee.invite_transaction = None
+        else:
             return
-        callee.invite_transaction = None  # Ignore whatever this attempt says later.
         self._on_callee_event(call, _NO_ANSWER)
+
+    async def _call_h323(self, call: Call, address: TrunkAddress) -> None:
+        """Call an H.323 trunk address; its events come back as neutral ones."""
+        callee, caller = call.callee, call.caller
+        assert callee is not None and callee.policy is not None
+        if caller.offer is None:
+            raise RemoteSipError("a late offer cannot be sent to an H.323 trunk", 488)
+        callee.offer = make_offer(caller.offer, _ports(callee), callee.policy)
+        callee.peer = str(address)
+        callee.transport = "TCP"
+        callee.got_response = False
+        leg = H323CallOut(
+            address=(address.host, address.port),
+            dialled=callee.number,
+            calling_number=caller.site or "",
+            offer=callee.offer,
+            on_event=lambda event: self._on_h323_event(call, leg, event),
+            log=self._log,
+        )
+        callee.h323 = leg
+        if call.state is CallState.ROUTING:
+            call.move_to(CallState.PROCEEDING)
+        await leg.start()
+
+    def _on_h323_event(self, call: Call, leg: H323CallOut, event: CallEvent) -> None:
+        callee = call.callee
+        if callee is None or callee.h323 is not leg or call.is_ended:
+            return  # A late word from an attempt we gave up on.
+        callee.got_response = True
+        if isinstance(event, Release):
+            callee.h323 = None  # The leg is gone; a failover makes a new one.
+        self._on_callee_event(call, event)
 
     def _callee_progress(self, call: Call, *, is_ringing: bool) -> None:
         if call.state is CallState.PROCEEDING:
@@ -685,6 +738,11 @@ class CallService:
             leg.connection = self._sip.flow_for_site(leg.site)
 
     def _send_in_dialog(self, leg: CallLeg, method: str, *, body: bytes = b"") -> None:
+        if leg.h323 is not None:  # An H.323 leg: BYE becomes Release Complete.
+            if method == "BYE":
+                leg.h323.release(CAUSE_NORMAL_CLEARING)
+                leg.h323 = None
+            return
         self._refresh_flow(leg)
         request = in_dialog_request(leg, method, self._ids)
         if request is None:
@@ -699,6 +757,10 @@ class CallService:
 
     def _cancel_callee(self, call: Call) -> None:
         callee = call.callee
+        if callee is not None and callee.h323 is not None:
+            callee.h323.release(CAUSE_NORMAL_CLEARING)
+            callee.h323 = None
+            return
         if callee is not None and callee.invite_transaction is not None:
             self._sip.layer.send_cancel(callee.invite_transaction, _now())
             self._sip.flush()
@@ -731,6 +793,9 @@ class CallService:
         call.ended_at = time.time()
         call.end_reason = reason
         self.calls.pop(call.call_ref, None)
+        if call.callee is not None and call.callee.h323 is not None:
+            call.callee.h323.release(CAUSE_NORMAL_CLEARING)
+            call.callee.h323 = None
         self._record(call)
         self.keyframes.forget(call)
         self._release_media(call)

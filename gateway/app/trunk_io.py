@@ -143,6 +143,8 @@ class TrunkTransports:
             await asyncio.sleep(0.5)
             now = time.monotonic()
             for health in self.health.values():
+                if health.trunk.protocol != "sip":
+                    continue  # OPTIONS is SIP; H.323 trunks are not probed.
                 for command in health.handle_timeout(now):
                     task = asyncio.create_task(self._probe(command))
                     self._probes.add(task)

@@ -58,6 +58,8 @@ class CallLeg:
     """One leg: its dialog, its SDP exchange and its negotiated streams."""
 
     name: str  # "caller" or "callee"
+    protocol: str = "sip"
+    h323: Any = None  # The H323CallOut of an H.323 callee leg.
     policy: LegPolicy | None = None  # Media rules of this leg.
     connection: Any = None  # The flow that carries this leg's signalling.
     peer: str = ""

@@ -362,11 +362,6 @@ class Router:
                 return None
             return RouteDecision(route=route, number=number, kind=kind, site=site)
         trunk = self._trunks[str(name)]
-        if trunk.protocol != "sip":
-            raise RouteUnavailable(
-                f"route {route.name} leads to trunk {trunk.name}, which uses "
-                f"protocol {trunk.protocol!r}; this version calls SIP trunks only"
-            )
         if not number:
             return None
         return RouteDecision(route=route, number=number, kind=kind, trunk=trunk)

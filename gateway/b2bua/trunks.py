@@ -96,6 +96,10 @@ class Trunk:
             object.__setattr__(self, "srtp", auto)
         _one_of("srtp", self.srtp, SRTP_POLICIES)
         _require(
+            self.protocol != "h323" or self.srtp == "off",
+            "srtp: an H.323 trunk carries plain RTP for now (no H.235): use 'off'",
+        )
+        _require(
             self.srtp == "off" or self.transport == "tls",
             f"srtp = {self.srtp!r} needs transport = 'tls': SRTP keys (SDES) "
             "are only ever sent over TLS",

@@ -186,13 +186,12 @@ def test_routes_pick_first_allowed_match(
         ("xa-b", "gw", Source.trunk("national"), RouteForbidden, "site-by-name"),
         ("8801", "gw", Source.trunk("mcu"), RouteForbidden, "mcu-rooms"),
         ("9999", "gw", Source.trunk("national"), RouteForbidden, TEST_ROUTE_NAME),
-        ("6601", "gw", Source.site("xa-a"), RouteUnavailable, "h323"),
     ],
 )
 def test_refusals_say_why(
     user: str, host: str, source: Source, error: type[Exception], reason: str
 ) -> None:
-    """404 when nothing matches, 403 when matches refuse the source, 503 for H.323."""
+    """404 when nothing matches, 403 when matches refuse the source."""
     with pytest.raises(error) as caught:
         router().route(user, host, source)
     assert reason in str(caught.value)
@@ -344,3 +343,10 @@ def test_source_strings() -> None:
     route = Route(name="r", match_prefix="1", target="test")
     assert route.sources == ("sites",)
     assert route.target_name is None
+
+
+def test_h323_trunks_are_routed() -> None:
+    """A route to an H.323 trunk gives a trunk decision like a SIP one."""
+    decision = router().route("6601", "gw", Source.site("xa-a"))
+    assert decision.kind is TargetKind.TRUNK
+    assert decision.trunk is not None and decision.trunk.protocol == "h323"

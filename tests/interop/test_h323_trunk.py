@@ -1,0 +1,120 @@
+"""A pjsua2 site (SRTP) calls an H.323 MCU through the gateway, and hangs up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.interop.conftest import GatewayFactory
+from tests.interop.harness import REPO, free_port
+from tests.interop.pjsua_peer import CALLER_MEDIA_PORT, Site, call_records
+from tests.interop.sipp_trunk import free_media_port
+
+pytestmark = pytest.mark.interop
+
+
+class H323Peer:
+    """tests/interop/peers/h323_peer.py as a child process (an MCU)."""
+
+    def __init__(self, workdir: Path, *, mode: str) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.interop.peers.h323_peer",
+                "--port",
+                str(self.port),
+                "--rtp-port",
+                str(free_media_port()),
+                "--hold",
+                "30",
+                "--lifetime",
+                "60",
+                "--mode",
+                mode,
+                "--log",
+                str(workdir / "h323-peer.log"),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.events: list[dict[str, Any]] = []
+        self.wait_for("listening")
+
+    def wait_for(self, name: str, timeout_s: float = 30) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("{"):
+                entry: dict[str, Any] = json.loads(line)
+                self.events.append(entry)
+                if entry["event"] == name:
+                    return entry
+        raise AssertionError(f"peer: no {name}; got {self.events}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+        return self.process.wait(20)
+
+
+@pytest.mark.parametrize("mode", ["faststart", "slowstart"])
+def test_site_calls_h323_mcu(
+    make_gateway: GatewayFactory, tmp_path: Path, mode: str
+) -> None:
+    """SRTP on the site leg, RTP on the H.323 leg; BYE becomes Release Complete."""
+    peer = H323Peer(tmp_path, mode=mode)
+
+    def add_trunk(text: str) -> str:
+        route = (
+            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
+            'target = "trunk:mcu323"\n\n'
+        )
+        marker = "[[routes]]\n# Site to site"
+        return text.replace(marker, route + marker) + (
+            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
+            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n'
+        )
+
+    gateway = make_gateway(edit=add_trunk)
+    site = Site(
+        gateway,
+        "xa-h323",
+        "register,call:66123,wait:3,stats,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        confirmed = site.wait_for("call", state="confirmed")
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+        setup = peer.wait_for("setup")
+        released = peer.wait_for("released")
+    finally:
+        site.finish()
+        code = peer.stop()
+    assert confirmed["status"] == 200
+    assert setup["called"] == "66123"
+    assert setup["fast_start"] is (mode == "faststart")
+    assert stats["rx_packets"] > 100, stats  # The MCU echoes what it receives.
+    assert released["cause"] == 16 and released["is_local"] is False
+    assert code == 0
+    (record,) = call_records(gateway)
+    caller, callee = record["legs"]
+    assert caller["protocol"] == "sip" and caller["media"].startswith("SRTP ")
+    assert callee["protocol"] == "h323"
+    assert callee["media"] == "RTP (trunk policy off)"
+    assert callee["packets_in"] > 100 and callee["packets_out"] > 100
+    assert record["trunk"] == "mcu323" and record["route"] == "mcu-h323"
