@@ -32,6 +32,7 @@ from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
 from gateway.app.trunk_io import TrunkTransports
 from gateway.b2bua.call import Call, CallLeg, CallState
+from gateway.b2bua.dtmf import dtmf_from_info
 from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
 from gateway.b2bua.leg_media import (
     LegPolicy,
@@ -702,6 +703,9 @@ class CallService:
         if other is None or call.is_echo:
             self._reply(transaction_id, request, 200)
             return
+        if other.h323 is not None:
+            self._info_to_h323(other, transaction_id, request)
+            return
         self._refresh_flow(other)
         info = in_dialog_request(other, "INFO", self._ids)
         if info is None:
@@ -719,6 +723,17 @@ class CallService:
             self._reply(transaction_id, request, status if status < 700 else 500)
 
         self._sip.send_request(info, other.connection, on_response=on_response)
+
+    def _info_to_h323(
+        self, leg: CallLeg, transaction_id: TransactionKey, request: SipRequest
+    ) -> None:
+        """DTMF INFO -> H.245 userInputIndication; other INFO has no H.323 form."""
+        digits = dtmf_from_info(request.headers.get("content-type"), request.body)
+        if digits is None:
+            self._reply(transaction_id, request, 415)
+            return
+        leg.h323.send_user_input(digits)
+        self._reply(transaction_id, request, 200)
 
     def send_info(self, leg: CallLeg, content_type: str, body: bytes) -> None:
         """An INFO of ours on ``leg`` (a keyframe request from the broker)."""

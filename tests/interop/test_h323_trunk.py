@@ -75,7 +75,7 @@ class H323Peer:
 def test_site_calls_h323_mcu(
     make_gateway: GatewayFactory, tmp_path: Path, mode: str
 ) -> None:
-    """SRTP on the site leg, RTP on the H.323 leg; BYE becomes Release Complete."""
+    """SRTP site leg, RTP H.323 leg; DTMF reaches H.245; BYE -> Release Complete."""
     peer = H323Peer(tmp_path, mode=mode)
 
     def add_trunk(text: str) -> str:
@@ -93,7 +93,7 @@ def test_site_calls_h323_mcu(
     site = Site(
         gateway,
         "xa-h323",
-        "register,call:66123,wait:3,stats,hangup",
+        "register,call:66123,wait:2,dtmf:5,wait:1,stats,hangup",
         media_port=CALLER_MEDIA_PORT,
     )
     try:
@@ -101,6 +101,7 @@ def test_site_calls_h323_mcu(
         stats = site.wait_for("stats")
         site.wait_for("call", state="disconnected")
         setup = peer.wait_for("setup")
+        user_input = peer.wait_for("user_input")
         released = peer.wait_for("released")
     finally:
         site.finish()
@@ -109,6 +110,7 @@ def test_site_calls_h323_mcu(
     assert setup["called"] == "66123"
     assert setup["fast_start"] is (mode == "faststart")
     assert stats["rx_packets"] > 100, stats  # The MCU echoes what it receives.
+    assert user_input["digits"] == "5"  # SIP INFO DTMF -> userInputIndication.
     assert released["cause"] == 16 and released["is_local"] is False
     assert code == 0
     (record,) = call_records(gateway)
