@@ -47,6 +47,7 @@ from gateway.b2bua.session_timer import SessionTimerPolicy
 from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, status_for
 from gateway.b2bua.trunks import FailoverPlan, Trunk, TrunkAddress
 from gateway.errors import GatewayError
+from gateway.media.keyframe import is_picture_fast_update
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.model import SessionDescription, TransportProfile
@@ -727,7 +728,12 @@ class CallService:
     def _info_to_h323(
         self, leg: CallLeg, transaction_id: TransactionKey, request: SipRequest
     ) -> None:
-        """DTMF INFO -> H.245 userInputIndication; other INFO has no H.323 form."""
+        """DTMF INFO -> H.245 userInputIndication; picture_fast_update ->
+        videoFastUpdatePicture; other INFO has no H.323 form (415)."""
+        if is_picture_fast_update(request.body):
+            leg.h323.request_fast_update()
+            self._reply(transaction_id, request, 200)
+            return
         digits = dtmf_from_info(request.headers.get("content-type"), request.body)
         if digits is None:
             self._reply(transaction_id, request, 415)
