@@ -98,3 +98,20 @@ def call_records(gateway: GatewayProcess) -> list[dict[str, Any]]:
     result = run_vcgw("cdr", "--config", str(gateway.config_path), "--json")
     rows: list[dict[str, Any]] = json.loads(result.stdout)
     return rows
+
+
+def start_pair(
+    gateway: GatewayProcess,
+    *,
+    caller: tuple[str, str],
+    callee: tuple[str, str],
+) -> tuple[Site, Site]:
+    """Start the callee site, wait until it is registered, then the caller.
+
+    ``caller`` and ``callee`` are (site name, steps); the media ports are the
+    fixed caller and callee ports.
+    """
+    called = Site(gateway, callee[0], callee[1], media_port=CALLEE_MEDIA_PORT)
+    called.wait_for("reg", code=200)
+    calling = Site(gateway, caller[0], caller[1], media_port=CALLER_MEDIA_PORT)
+    return calling, called

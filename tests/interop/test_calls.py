@@ -17,6 +17,7 @@ from tests.interop.pjsua_peer import (
     CALLER_MEDIA_PORT,
     Site,
     call_records,
+    start_pair,
 )
 
 pytestmark = pytest.mark.interop
@@ -76,18 +77,10 @@ def test_site_to_site_call_is_srtp_rekeyed_and_recorded(
     require_tools(["tshark"])
     capture_path = tmp_path / "call.pcapng"
     capture = start_capture(capture_path)
-    callee = Site(
+    caller, callee = start_pair(
         gateway,
-        "xa-callee",
-        "register,await_call,wait:3,stats,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
-    )
-    callee.wait_for("reg", code=200)
-    caller = Site(
-        gateway,
-        "xa-caller",
-        "register,call:xa-callee,wait:3,stats,hangup",
-        media_port=CALLER_MEDIA_PORT,
+        caller=("xa-caller", "register,call:xa-callee,wait:3,stats,hangup"),
+        callee=("xa-callee", "register,await_call,wait:3,stats,await_end:20"),
     )
     try:
         caller.wait_for("call", state="confirmed")
@@ -196,18 +189,10 @@ def test_unknown_number_and_unregistered_site(
 
 def test_hold_and_resume_between_sites(gateway: GatewayProcess) -> None:
     """A site's hold re-INVITE reaches the other site as a hold, with SRTP kept."""
-    callee = Site(
+    caller, callee = start_pair(
         gateway,
-        "xa-held",
-        "register,await_call,wait:6,stats,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
-    )
-    callee.wait_for("reg", code=200)
-    caller = Site(
-        gateway,
-        "xa-holder",
-        "register,call:xa-held,wait:1,hold,unhold,wait:2,hangup",
-        media_port=CALLER_MEDIA_PORT,
+        caller=("xa-holder", "register,call:xa-held,wait:1,hold,unhold,wait:2,hangup"),
+        callee=("xa-held", "register,await_call,wait:6,stats,await_end:20"),
     )
     try:
         caller.wait_for("call", state="confirmed")
@@ -231,18 +216,10 @@ def test_info_picture_fast_update_passes_to_the_other_site(
     gateway: GatewayProcess,
 ) -> None:
     """SIP INFO (RFC 5168 picture_fast_update) crosses the B2BUA, answer relayed."""
-    callee = Site(
+    caller, callee = start_pair(
         gateway,
-        "xa-info-b",
-        "register,await_call,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
-    )
-    callee.wait_for("reg", code=200)
-    caller = Site(
-        gateway,
-        "xa-info-a",
-        "register,call:xa-info-b,info,hangup",
-        media_port=CALLER_MEDIA_PORT,
+        caller=("xa-info-a", "register,call:xa-info-b,info,hangup"),
+        callee=("xa-info-b", "register,await_call,await_end:20"),
     )
     try:
         caller.wait_for("call", state="disconnected")
@@ -262,18 +239,10 @@ def test_info_picture_fast_update_passes_to_the_other_site(
 
 def test_late_offer_call_between_sites(gateway: GatewayProcess) -> None:
     """An INVITE without SDP: the callee offers, the caller answers in its ACK."""
-    callee = Site(
+    caller, callee = start_pair(
         gateway,
-        "xa-late-b",
-        "register,await_call,wait:3,stats,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
-    )
-    callee.wait_for("reg", code=200)
-    caller = Site(
-        gateway,
-        "xa-late-a",
-        "register,call_late:xa-late-b,wait:3,stats,hangup",
-        media_port=CALLER_MEDIA_PORT,
+        caller=("xa-late-a", "register,call_late:xa-late-b,wait:3,stats,hangup"),
+        callee=("xa-late-b", "register,await_call,wait:3,stats,await_end:20"),
     )
     try:
         caller.wait_for("call", state="confirmed")
