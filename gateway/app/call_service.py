@@ -14,6 +14,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.app.call_helpers import (
+    caller_status,
+    can_fall_back,
+    describe,
+    dialled_user_host,
+    is_leg,
+    max_forwards,
+    monotonic_now,
+    ports,
+    sent_invite,
+    uses_trunk,
+    warning,
+)
 from gateway.app.call_keyframes import Keyframes
 from gateway.app.call_late_offer import callee_offered, caller_answered
 from gateway.app.call_records import call_record
@@ -58,7 +71,6 @@ from gateway.sip.dialog import Dialog
 from gateway.sip.errors import RemoteSipError
 from gateway.sip.ids import IdSource, TransactionKey
 from gateway.sip.message import SipRequest, SipResponse, make_response
-from gateway.sip.uri import SipUri
 from gateway.srtp.errors import RemoteSrtpError
 from gateway.srtp.session import SrtpLeg
 from gateway.srtp.suites import SrtpPolicy
@@ -176,7 +188,7 @@ class CallService:
     ) -> Call:
         """Who calls, what, and where to; raise RemoteSipError/SdpError to refuse."""
         source, caller = self._identify(connection)
-        if _max_forwards(request) <= 0:
+        if max_forwards(request) <= 0:
             raise RemoteSipError("Max-Forwards reached 0", 483)
         if self._is_own_call(request.call_id):
             raise RemoteSipError("this call came back to the gateway (loop)", 482)
@@ -193,7 +205,7 @@ class CallService:
         reject, caller.timer_headers = self.timers.answer_headers(request, caller)
         if reject is not None:
             raise RemoteSipError("Session-Expires is below our Min-SE", reject)
-        dialled, host = _dialled(request)
+        dialled, host = dialled_user_host(request)
         decision = self._router.route(dialled, host, source)
         callee: CallLeg | None = None
         if decision.kind is TargetKind.SITE:
@@ -251,7 +263,7 @@ class CallService:
     def _trunk_leg(self, trunk: Trunk, number: str) -> CallLeg:
         """The callee leg toward ``trunk`` (SIP or H.323), limits checked."""
         if trunk.max_calls:
-            active = [c for c in self.calls.values() if _uses_trunk(c, trunk.name)]
+            active = [c for c in self.calls.values() if uses_trunk(c, trunk.name)]
             if len(active) >= trunk.max_calls:
                 raise RemoteSipError(f"trunk {trunk.name} is full", 503)
         return CallLeg(
@@ -317,7 +329,7 @@ class CallService:
     def _answer_echo(self, call: Call, transaction_id: TransactionKey) -> None:
         leg = call.caller
         assert leg.offer is not None and leg.policy is not None
-        answer = make_answer(leg.offer, _ports(leg), leg.policy)
+        answer = make_answer(leg.offer, ports(leg), leg.policy)
         leg.answer = answer
         leg.streams = leg_streams(leg.offer, answer, we_offered=False)
         for stream, endpoint in zip(leg.streams, leg.endpoints, strict=True):
@@ -341,7 +353,7 @@ class CallService:
         else:
             trunk = self._trunks.trunks[str(callee.trunk)]
             call.failover = FailoverPlan(
-                self._trunks.health[trunk.name].candidates(_now())
+                self._trunks.health[trunk.name].candidates(monotonic_now())
             )
             await self._try_trunk_address(call, trunk)
 
@@ -382,10 +394,10 @@ class CallService:
     ) -> None:
         callee = call.callee
         assert callee is not None and callee.policy is not None
-        _describe(callee, connection)
+        describe(callee, connection)
         if call.caller.offer is not None:
             callee.offer = make_offer(
-                call.caller.offer, _ports(callee), callee.policy, plain=plain
+                call.caller.offer, ports(callee), callee.policy, plain=plain
             )
         if call.is_ended:
             return  # Cancelled while we were connecting.
@@ -397,7 +409,7 @@ class CallService:
             target=target,
             ids=self._ids,
             domain=self._domain,
-            max_forwards=_max_forwards(call.invite) - 1,
+            max_forwards=max_forwards(call.invite) - 1,
         )
         for name, value in self.timers.offer_headers(callee):
             invite.headers.add(name, value)
@@ -453,7 +465,7 @@ class CallService:
         plan = call.failover
         if callee.trunk is not None and plan is not None:
             trunk = self._trunks.trunks[callee.trunk]
-            if status == 488 and callee.policy and _can_fall_back(callee):
+            if status == 488 and callee.policy and can_fall_back(callee):
                 self._spawn(self._send_invite(call, callee.connection, plain=True))
                 return
             if plan.next_after(status) is not None:
@@ -493,7 +505,7 @@ class CallService:
         assert callee is not None and callee.policy is not None
         if caller.offer is None:
             raise RemoteSipError("a late offer cannot be sent to an H.323 trunk", 488)
-        callee.offer = make_offer(caller.offer, _ports(callee), callee.policy)
+        callee.offer = make_offer(caller.offer, ports(callee), callee.policy)
         callee.peer = str(address)
         callee.transport = "TCP"
         callee.got_response = False
@@ -533,7 +545,7 @@ class CallService:
         callee = call.callee
         assert callee is not None
         is_tls = callee.transport == "TLS"
-        callee.dialog = Dialog.from_uac(_sent_invite(callee), response, is_tls=is_tls)
+        callee.dialog = Dialog.from_uac(sent_invite(callee), response, is_tls=is_tls)
         self.timers.answered_by(callee, response)
         if not call.is_late_offer:
             self._send_in_dialog(callee, "ACK")
@@ -552,7 +564,7 @@ class CallService:
                 [f.format for f in s.formats] if s.is_accepted else None for s in agreed
             ]
             caller.answer = make_answer(
-                caller.offer, _ports(caller), caller.policy, formats=formats
+                caller.offer, ports(caller), caller.policy, formats=formats
             )
             caller.streams = leg_streams(caller.offer, caller.answer, we_offered=False)
             self._bridge(call)
@@ -568,7 +580,7 @@ class CallService:
 
     @staticmethod
     def ports(leg: CallLeg) -> list[int]:
-        return _ports(leg)
+        return ports(leg)
 
     def fail(self, call: Call, status: int, reason: str) -> None:
         self._fail(call, status, reason)
@@ -656,7 +668,7 @@ class CallService:
         if call is None:
             self._reply(transaction_id, request, 481)
             return
-        side = "caller" if _is_leg(call.caller, request) else "callee"
+        side = "caller" if is_leg(call.caller, request) else "callee"
         if request.method == "BYE":
             self._reply(transaction_id, request, 200)
             other = call.callee if side == "caller" else call.caller
@@ -783,7 +795,7 @@ class CallService:
             callee.h323 = None
             return
         if callee is not None and callee.invite_transaction is not None:
-            self._sip.layer.send_cancel(callee.invite_transaction, _now())
+            self._sip.layer.send_cancel(callee.invite_transaction, monotonic_now())
             self._sip.flush()
 
     def _ack_and_bye(self, call: Call, response: SipResponse) -> None:
@@ -791,7 +803,7 @@ class CallService:
         callee = call.callee
         if callee is None or callee.dialog is not None:
             return
-        callee.dialog = Dialog.from_uac(_sent_invite(callee), response)
+        callee.dialog = Dialog.from_uac(sent_invite(callee), response)
         self._send_in_dialog(callee, "ACK")
         self._send_in_dialog(callee, "BYE")
 
@@ -800,8 +812,8 @@ class CallService:
         if call.is_ended:
             return
         if call.state in _EARLY:
-            response = make_response(call.invite, _caller_status(status))
-            response.headers.add("Warning", _warning(reason))
+            response = make_response(call.invite, caller_status(status))
+            response.headers.add("Warning", warning(reason))
             assert call.caller.invite_transaction is not None
             with contextlib.suppress(GatewayError):
                 self._respond(call.caller.invite_transaction, response)
@@ -912,7 +924,7 @@ class CallService:
 
     @staticmethod
     def finish_response(response: SipResponse, reason: str) -> None:
-        response.headers.add("Warning", _warning(reason))
+        response.headers.add("Warning", warning(reason))
 
     def send_in_dialog(self, leg: CallLeg, method: str, *, body: bytes = b"") -> None:
         self._send_in_dialog(leg, method, body=body)
@@ -962,8 +974,8 @@ class CallService:
 
     def _find_call(self, request: SipRequest) -> Call | None:
         for call in self.calls.values():
-            if _is_leg(call.caller, request) or (
-                call.callee is not None and _is_leg(call.callee, request)
+            if is_leg(call.caller, request) or (
+                call.callee is not None and is_leg(call.callee, request)
             ):
                 return call
         return None
@@ -982,7 +994,7 @@ class CallService:
         connection: Connection,
     ) -> None:
         response = make_response(request, status)
-        response.headers.add("Warning", _warning(reason))
+        response.headers.add("Warning", warning(reason))
         if status == 422:  # RFC 4028 §6: say the smallest interval we take.
             response.headers.add("Min-SE", str(self.timers.policy.min_se_s))
         self._respond(transaction_id, response)
@@ -1003,79 +1015,3 @@ class CallService:
 
     def _respond(self, transaction_id: TransactionKey, response: SipResponse) -> None:
         self._sip.respond(transaction_id, response)
-
-
-def _now() -> float:
-    return time.monotonic()
-
-
-def _ports(leg: CallLeg) -> list[int]:
-    return [endpoint.rtp_port for endpoint in leg.endpoints]
-
-
-def _describe(leg: CallLeg, connection: Connection) -> None:
-    leg.connection = connection
-    leg.peer = connection.peer_text
-    leg.transport = connection.transport
-    leg.tls_version = connection.tls_version
-    leg.tls_cipher = connection.tls_cipher
-    leg.cert_serial = connection.identity.cert_serial if connection.identity else ""
-
-
-def _can_fall_back(leg: CallLeg) -> bool:
-    """An ``optional`` trunk that refused our SRTP offer may get plain RTP."""
-    policy = leg.policy
-    offer = leg.offer
-    return (
-        policy is not None
-        and policy.security is MediaSecurity.OPTIONAL
-        and offer is not None
-        and any(m.proto == "RTP/SAVP" for m in offer.media)
-    )
-
-
-def _uses_trunk(call: Call, trunk: str) -> bool:
-    return call.caller.trunk == trunk or (
-        call.callee is not None and call.callee.trunk == trunk
-    )
-
-
-def _sent_invite(leg: CallLeg) -> SipRequest:
-    assert leg.invite is not None
-    return leg.invite
-
-
-def _warning(reason: str) -> str:
-    return f'399 vcgw "{reason.replace(chr(34), "")}"'
-
-
-def _dialled(request: SipRequest) -> tuple[str, str]:
-    """The Request-URI's user part and host, which routes match on."""
-    uri = request.request_uri
-    if isinstance(uri, SipUri) and uri.user:
-        return uri.user, uri.host
-    raise RemoteSipError("Request-URI has no user part to route on", 404)
-
-
-def _max_forwards(request: SipRequest) -> int:
-    raw = request.headers.get("max-forwards")
-    return int(raw) if raw is not None and raw.strip().isdigit() else 70
-
-
-def _is_leg(leg: CallLeg, request: SipRequest) -> bool:
-    dialog = leg.dialog
-    if dialog is None:
-        return False
-    dialog_id = dialog.id
-    return (
-        dialog_id.call_id == request.call_id
-        and dialog_id.remote_tag == request.from_addr.tag
-        and dialog_id.local_tag == request.to_addr.tag
-    )
-
-
-def _caller_status(status: int) -> int:
-    """What the caller gets for the callee's failure (a B2BUA hides auth)."""
-    if status in (401, 407):
-        return 403
-    return status if 300 <= status < 700 else 500
