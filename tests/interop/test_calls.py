@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,8 +40,23 @@ def start_capture(path: Path) -> subprocess.Popen[bytes]:
 
 
 def stop_capture(process: subprocess.Popen[bytes]) -> None:
+    """Stop our own tshark by PID; kill it if it does not stop in 10 s."""
     os.kill(process.pid, signal.SIGINT)
-    process.wait(10)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@contextlib.contextmanager
+def captured(path: Path) -> Iterator[None]:
+    """A loopback UDP capture for the block's duration, stopped whatever happens."""
+    process = start_capture(path)
+    try:
+        yield
+    finally:
+        stop_capture(process)
 
 
 def udp_payloads(path: Path) -> list[tuple[int, int, bytes]]:
@@ -76,22 +93,21 @@ def test_site_to_site_call_is_srtp_rekeyed_and_recorded(
     """Two SRTP sites talk through the gateway; each leg has its own keys."""
     require_tools(["tshark"])
     capture_path = tmp_path / "call.pcapng"
-    capture = start_capture(capture_path)
-    caller, callee = start_pair(
-        gateway,
-        caller=("xa-caller", "register,call:xa-callee,wait:3,stats,hangup"),
-        callee=("xa-callee", "register,await_call,wait:3,stats,await_end:20"),
-    )
-    try:
-        caller.wait_for("call", state="confirmed")
-        caller_stats = caller.wait_for("stats")
-        callee_stats = callee.wait_for("stats")
-        caller.wait_for("call", state="disconnected")
-        callee.wait_for("call", state="disconnected")  # BYE reached the other leg.
-    finally:
-        assert caller.finish() == 0
-        assert callee.finish() == 0
-        stop_capture(capture)
+    with captured(capture_path):
+        caller, callee = start_pair(
+            gateway,
+            caller=("xa-caller", "register,call:xa-callee,wait:3,stats,hangup"),
+            callee=("xa-callee", "register,await_call,wait:3,stats,await_end:20"),
+        )
+        try:
+            caller.wait_for("call", state="confirmed")
+            caller_stats = caller.wait_for("stats")
+            callee_stats = callee.wait_for("stats")
+            caller.wait_for("call", state="disconnected")
+            callee.wait_for("call", state="disconnected")  # BYE reached the callee.
+        finally:
+            codes = (caller.finish(), callee.finish())
+    assert codes == (0, 0)
     # Audio flowed both ways, counted at both ends.
     for stats in (caller_stats, callee_stats):
         assert stats["tx_packets"] > 100 and stats["rx_packets"] > 100, stats
