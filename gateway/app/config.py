@@ -17,23 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.b2bua.routing import Route, check_routes
-from gateway.b2bua.trunks import Trunk, TrunkAddress
+from gateway.b2bua.trunks import HostPort, Trunk
 from gateway.errors import ConfigError
-
-
-@dataclass(frozen=True, slots=True)
-class HostPort:
-    """A listening or target address. IPv6 hosts are written ``[::1]:5061``."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return (
-            f"[{self.host}]:{self.port}"
-            if ":" in self.host
-            else f"{self.host}:{self.port}"
-        )
 
 
 def parse_host_port(text: str, *, default_port: int | None = None) -> HostPort:
@@ -405,7 +390,7 @@ def _convert_scalar(value: Any, hint: Any, key: str, base_dir: Path, where: str)
             raise ConfigError(f"{where}: {key} is empty: give a file path")
         path = Path(value)
         return path if path.is_absolute() else base_dir / path
-    if hint is HostPort or hint is TrunkAddress:
+    if hint is HostPort:  # TrunkAddress is the same class.
         try:
             parsed = parse_host_port(value)
         except ValueError as exc:

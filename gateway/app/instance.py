@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from gateway.app.config import HostPort, load_config
+from gateway.app.config import load_config
+from gateway.b2bua.trunks import HostPort
 from gateway.errors import ConfigError
 from gateway.pki.ca import CertificateAuthority
 

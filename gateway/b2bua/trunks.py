@@ -19,6 +19,7 @@ __all__ = [
     "NAME_PATTERN",
     "AddressState",
     "FailoverPlan",
+    "HostPort",
     "SendOptions",
     "Trunk",
     "TrunkAddress",
@@ -38,8 +39,8 @@ SRTP_POLICIES = ("required", "optional", "off")
 
 
 @dataclass(frozen=True, slots=True)
-class TrunkAddress:
-    """One address of a trunk. IPv6 hosts are written ``[::1]:5060``."""
+class HostPort:
+    """A host and port: a listener or a trunk address. IPv6 as ``[::1]:5060``."""
 
     host: str
     port: int
@@ -50,6 +51,10 @@ class TrunkAddress:
             if ":" in self.host
             else f"{self.host}:{self.port}"
         )
+
+
+# A trunk address is a plain host and port.
+TrunkAddress = HostPort
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
