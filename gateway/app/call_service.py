@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.app.call_h323 import H323Callees
 from gateway.app.call_helpers import (
     caller_status,
     can_fall_back,
@@ -39,7 +40,6 @@ from gateway.app.call_signalling import (
     outgoing_invite,
 )
 from gateway.app.call_timers import CallTimers
-from gateway.app.h323_leg import H323CallOut
 from gateway.app.media_io import MediaRelay
 from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
@@ -58,7 +58,7 @@ from gateway.b2bua.media_plan import LegStream, leg_streams
 from gateway.b2bua.routing import Router, RoutingError, Source, TargetKind
 from gateway.b2bua.session_timer import SessionTimerPolicy
 from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, status_for
-from gateway.b2bua.trunks import FailoverPlan, Trunk, TrunkAddress
+from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
 from gateway.media.keyframe import is_picture_fast_update
 from gateway.media.relay import MediaLeg
@@ -124,6 +124,7 @@ class CallService:
         self._reoffers = Reoffers(self)
         self.timers = CallTimers(self, session_timers or SessionTimerPolicy())
         self.keyframes = Keyframes(self, keyframe_min_interval_s)
+        self._h323 = H323Callees(self)
         sip.call_handler = self
 
     # -- entry points from the SIP service ----------------------------------
@@ -362,7 +363,7 @@ class CallService:
         assert call.failover is not None
         try:
             if trunk.protocol == "h323":
-                await self._call_h323(call, call.failover.current)
+                await self._h323.call(call, call.failover.current)
             else:
                 connection = await self._trunks.connection_for(
                     trunk, call.failover.current
@@ -455,6 +456,10 @@ class CallService:
         elif isinstance(event, Release):
             self._callee_failed(call, event)
 
+    def on_callee_event(self, call: Call, event: CallEvent) -> None:
+        """What a non-SIP callee leg (H.323) reports."""
+        self._on_callee_event(call, event)
+
     def _callee_failed(self, call: Call, release: Release) -> None:
         """Fail over to the next trunk address, fall back to RTP, or give up."""
         callee = call.callee
@@ -498,38 +503,6 @@ class CallService:
         else:
             return
         self._on_callee_event(call, _NO_ANSWER)
-
-    async def _call_h323(self, call: Call, address: TrunkAddress) -> None:
-        """Call an H.323 trunk address; its events come back as neutral ones."""
-        callee, caller = call.callee, call.caller
-        assert callee is not None and callee.policy is not None
-        if caller.offer is None:
-            raise RemoteSipError("a late offer cannot be sent to an H.323 trunk", 488)
-        callee.offer = make_offer(caller.offer, ports(callee), callee.policy)
-        callee.peer = str(address)
-        callee.transport = "TCP"
-        callee.got_response = False
-        leg = H323CallOut(
-            address=(address.host, address.port),
-            dialled=callee.number,
-            calling_number=caller.site or "",
-            offer=callee.offer,
-            on_event=lambda event: self._on_h323_event(call, leg, event),
-            log=self._log,
-        )
-        callee.h323 = leg
-        if call.state is CallState.ROUTING:
-            call.move_to(CallState.PROCEEDING)
-        await leg.start()
-
-    def _on_h323_event(self, call: Call, leg: H323CallOut, event: CallEvent) -> None:
-        callee = call.callee
-        if callee is None or callee.h323 is not leg or call.is_ended:
-            return  # A late word from an attempt we gave up on.
-        callee.got_response = True
-        if isinstance(event, Release):
-            callee.h323 = None  # The leg is gone; a failover makes a new one.
-        self._on_callee_event(call, event)
 
     def _callee_progress(self, call: Call, *, is_ringing: bool) -> None:
         if call.state is CallState.PROCEEDING:

@@ -18,14 +18,20 @@ A separate H.245 TCP connection (section 8.2.3) is not supported yet.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
+from gateway.b2bua.h323_media import (
+    H323Stream,
+    answer_sdp,
+    first_common,
+    receive_proposal,
+    same_codec,
+    streams_of_offer,
+    transmit_proposal,
+)
 from gateway.h323 import codec
 from gateway.h323.call import H225Call
 from gateway.h323.call_messages import (
@@ -45,7 +51,7 @@ from gateway.h323.capabilities import (
     h245_capabilities_from_streams,
     streams_from_h245,
 )
-from gateway.h323.codec import AliasAddress, AliasKind, TransportAddress
+from gateway.h323.codec import AliasAddress, AliasKind
 from gateway.h323.errors import LocalH323Error, RemoteH323Error
 from gateway.h323.h245 import (
     CapabilitiesReceived,
@@ -64,14 +70,9 @@ from gateway.sdp.media import (
     MediaFormat,
     MediaKind,
     StreamDescription,
-    media_from_stream,
     stream_from_sdp,
 )
 from gateway.sdp.model import (
-    Attribute,
-    Connection,
-    MediaDescription,
-    Origin,
     SessionDescription,
 )
 
@@ -81,8 +82,6 @@ CAUSE_INVALID_IE_CONTENTS = 100
 CAUSE_INCOMPATIBLE_DESTINATION = 88
 CAUSE_RECOVERY_ON_TIMER_EXPIRY = 102
 CAUSE_TEMPORARY_FAILURE = 41
-# H.323 section 8.1.7 / H.245 section 7.2: session 1 is audio, 2 is video.
-_SESSION_IDS = {MediaKind.AUDIO: 1, MediaKind.VIDEO: 2}
 _READ_SIZE_BYTES = 65536
 _ANSWERED = frozenset(
     (
@@ -91,24 +90,6 @@ _ANSWERED = frozenset(
         CallState.ACTIVE,
     )
 )
-
-
-@dataclass(slots=True)
-class _Stream:
-    """One offered RTP stream and what the H.323 peer agreed for it."""
-
-    index: int
-    kind: MediaKind
-    session_id: int
-    formats: tuple[MediaFormat, ...]
-    relay_rtp: TransportAddress
-    relay_rtcp: TransportAddress
-    agreed: MediaFormat | None = None
-    peer_rtp: TransportAddress | None = None
-    peer_rtcp: TransportAddress | None = None
-    out_channel: int | None = None
-    in_channel: int | None = None
-    is_resolved: bool = False
 
 
 class H323CallOut:
@@ -143,8 +124,8 @@ class H323CallOut:
         self._media_timeout_s = media_timeout_s
         self._call = H225Call(is_outgoing=True)
         self._h245 = H245Session()
-        self._streams = _streams_of(offer)
-        self._proposals: dict[int, tuple[_Stream, MediaFormat]] = {}
+        self._streams = streams_of_offer(offer)
+        self._proposals: dict[int, tuple[H323Stream, MediaFormat]] = {}
         self._next_channel = 1
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -378,10 +359,10 @@ class H323CallOut:
                 data_type = data_type_for(fmt)
                 receive = self._channel_number()
                 self._proposals[receive] = (stream, fmt)
-                proposals.append(_receive_proposal(receive, stream, data_type))
+                proposals.append(receive_proposal(receive, stream, data_type))
                 transmit = self._channel_number()
                 self._proposals[transmit] = (stream, fmt)
-                proposals.append(_transmit_proposal(transmit, stream, data_type))
+                proposals.append(transmit_proposal(transmit, stream, data_type))
         return proposals
 
     def _on_fast_start(self, event: FastStartAccepted, now: float) -> None:
@@ -483,7 +464,7 @@ class H323CallOut:
         if any(s.out_channel is not None or s.is_resolved for s in self._streams):
             return
         for stream in self._streams:
-            fmt = _first_common(stream, peer)
+            fmt = first_common(stream, peer)
             if fmt is None:
                 stream.is_resolved = True
                 continue
@@ -524,7 +505,7 @@ class H323CallOut:
             if (
                 fmt is not None
                 and stream.session_id == (event.session_id or stream.session_id)
-                and any(_same_codec(fmt, f) for f in stream.formats)
+                and any(same_codec(fmt, f) for f in stream.formats)
             ):
                 stream.in_channel = event.number
                 self._h245.accept_channel(
@@ -548,32 +529,10 @@ class H323CallOut:
             return False
         self._is_answered = True
         self._answer_deadline = None
-        sdp = self._answer_sdp()
+        sdp = answer_sdp(self.offer, self._streams, self.address[0])
         self._log.info("h323.call.answered", media=len(sdp.media))
         self._on_event(Answer(sdp=sdp))
         return True
-
-    def _answer_sdp(self) -> SessionDescription:
-        """RTP/AVP m-lines in the offer's order with the peer's addresses."""
-        hosts = [s.peer_rtp.host for s in self._streams if s.peer_rtp is not None]
-        host = hosts[0] if hosts else self.address[0]
-        media = []
-        by_index = {s.index: s for s in self._streams}
-        for index, offered in enumerate(self.offer.media):
-            stream = by_index.get(index)
-            media.append(_answer_media(offered, stream, host))
-        return SessionDescription(
-            origin=Origin(
-                username="-",
-                session_id=str(secrets.randbelow(2**62)),
-                session_version=1,
-                addr_type=_addr_type(host),
-                address=host,
-            ),
-            session_name="vcgw h323",
-            connection=Connection(addr_type=_addr_type(host), address=host),
-            media=tuple(media),
-        )
 
 
 _Handler = Callable[[H323CallOut, Any, float], None]
@@ -595,132 +554,3 @@ _H245_HANDLERS: dict[type[H245Event], _Handler] = {
     UserInput: H323CallOut._on_user_input,
     SessionEnded: H323CallOut._on_session_ended,
 }
-
-
-# -- helpers ----------------------------------------------------------------------
-
-
-def _streams_of(offer: SessionDescription) -> list[_Stream]:
-    """The offer's audio/video streams with codecs H.245 can express."""
-    streams: list[_Stream] = []
-    for index, media in enumerate(offer.media):
-        described = stream_from_sdp(offer, index)
-        connection = offer.connection_for(index)
-        if described is None or connection is None or media.port == 0:
-            continue
-        session_id = _SESSION_IDS.get(described.kind)
-        formats = tuple(f for f in described.formats if _is_expressible(f))
-        if session_id is None or not formats:
-            continue
-        rtcp = media.rtcp
-        rtcp_port = rtcp.port if rtcp is not None else media.port + 1
-        streams.append(
-            _Stream(
-                index=index,
-                kind=described.kind,
-                session_id=session_id,
-                formats=formats,
-                relay_rtp=TransportAddress(host=connection.address, port=media.port),
-                relay_rtcp=TransportAddress(host=connection.address, port=rtcp_port),
-            )
-        )
-    return streams
-
-
-def _is_expressible(fmt: MediaFormat) -> bool:
-    if fmt.is_auxiliary:
-        return False
-    try:
-        data_type_for(fmt)
-    except LocalH323Error:
-        return False
-    return True
-
-
-def _receive_proposal(number: int, stream: _Stream, data_type: Any) -> bytes:
-    """A channel from the callee to us: reverse parameters with our RTP port."""
-    parameters = H2250Parameters(
-        session_id=stream.session_id,
-        media=stream.relay_rtp,
-        media_control=stream.relay_rtcp,
-    )
-    return codec.encode_open_logical_channel(
-        {
-            "forwardLogicalChannelNumber": number,
-            "forwardLogicalChannelParameters": {
-                "dataType": ("nullData", 0),
-                "multiplexParameters": ("none", 0),
-            },
-            "reverseLogicalChannelParameters": {
-                "dataType": data_type,
-                "multiplexParameters": (
-                    "h2250LogicalChannelParameters",
-                    parameters.to_asn(),
-                ),
-            },
-        }
-    )
-
-
-def _transmit_proposal(number: int, stream: _Stream, data_type: Any) -> bytes:
-    """A channel from us to the callee; it fills in its mediaChannel."""
-    parameters = H2250Parameters(
-        session_id=stream.session_id, media_control=stream.relay_rtcp
-    )
-    return codec.encode_open_logical_channel(
-        {
-            "forwardLogicalChannelNumber": number,
-            "forwardLogicalChannelParameters": {
-                "dataType": data_type,
-                "multiplexParameters": (
-                    "h2250LogicalChannelParameters",
-                    parameters.to_asn(),
-                ),
-            },
-        }
-    )
-
-
-def _same_codec(a: MediaFormat, b: MediaFormat) -> bool:
-    return a.name.lower() == b.name.lower() and a.clock_rate == b.clock_rate
-
-
-def _first_common(stream: _Stream, peer: list[StreamDescription]) -> MediaFormat | None:
-    """Our first format (offer order) that a peer stream of the kind receives."""
-    theirs = [f for s in peer if s.kind is stream.kind for f in s.formats]
-    for fmt in stream.formats:
-        if any(_same_codec(fmt, other) for other in theirs):
-            return fmt
-    return None
-
-
-def _addr_type(host: str) -> str:
-    return "IP6" if ":" in host else "IP4"
-
-
-def _answer_media(
-    offered: MediaDescription, stream: _Stream | None, host: str
-) -> MediaDescription:
-    """The answer's m-line: the agreed codec at the peer, or port 0."""
-    if stream is None or stream.agreed is None or stream.peer_rtp is None:
-        return MediaDescription(
-            kind=offered.kind,
-            port=0,
-            proto="RTP/AVP",
-            formats=offered.formats,
-        )
-    extra: tuple[Attribute, ...] = ()
-    rtcp = stream.peer_rtcp
-    if rtcp is not None and rtcp.port != stream.peer_rtp.port + 1:
-        extra = (Attribute(name="rtcp", value=f"{rtcp.port}"),)
-    media = media_from_stream(
-        StreamDescription(kind=stream.kind, formats=(stream.agreed,)),
-        port=stream.peer_rtp.port,
-        proto="RTP/AVP",
-        extra_attributes=extra,
-    )
-    if stream.peer_rtp.host != host:
-        peer_host = stream.peer_rtp.host
-        connection = Connection(addr_type=_addr_type(peer_host), address=peer_host)
-        media = dataclasses.replace(media, connections=(connection,))
-    return media
