@@ -1,31 +1,48 @@
-"""The B2BUA's H.323 legs: placing a call to an H.323 trunk address.
+"""The B2BUA's H.323 legs: calls to H.323 trunk addresses, and calls from them.
 
-The leg itself (:class:`gateway.app.h323_leg.H323CallOut`) speaks H.225.0
-and H.245; this module creates it for a call, and turns what it reports into
-the neutral events the call service handles for any callee.
+The legs themselves (:class:`gateway.app.h323_leg.H323CallOut` and
+:class:`gateway.app.h323_in.H323CallIn`) speak H.225.0 and H.245; this
+module creates them for calls, admits incoming Setups through the call
+service's routing, and passes what the legs report on as neutral events.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import secrets
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gateway.app.call_helpers import ports
+from gateway.app.h323_in import H323CallIn
 from gateway.app.h323_leg import H323CallOut
+from gateway.app.h323_ras import AdmissionError, GatekeeperLink
 from gateway.b2bua.call import Call, CallState
-from gateway.b2bua.events import CallEvent, Release
+from gateway.b2bua.events import CallEvent, Release, Setup
 from gateway.b2bua.leg_media import make_offer
-from gateway.b2bua.trunks import TrunkAddress
+from gateway.b2bua.routing import RoutingError
+from gateway.b2bua.trunks import Trunk, TrunkAddress
+from gateway.h323.codec import TransportAddress
+from gateway.h323.q850 import CAUSE_NORMAL_CLEARING, sip_status_to_cause
+from gateway.sdp.errors import RemoteSdpError
 from gateway.sip.errors import RemoteSipError
 
 if TYPE_CHECKING:
     from gateway.app.call_service import CallService
 
 
-class H323Callees:
-    """Places H.323 callee legs for the call service and relays their events."""
+class H323Legs:
+    """H.323 legs of the call service: callees it places, callers it admits."""
 
-    def __init__(self, service: CallService) -> None:
+    def __init__(
+        self, service: CallService, gatekeepers: Mapping[str, GatekeeperLink]
+    ) -> None:
         self._service = service
+        # Trunk name -> its gatekeeper registration: calls over these trunks
+        # are admitted (ARQ) first, then disengaged (DRQ).
+        self.gatekeepers = gatekeepers
+        self._disengagers: set[asyncio.Task[None]] = set()
 
     async def call(self, call: Call, address: TrunkAddress) -> None:
         """Call an H.323 trunk address; its events come back as neutral ones."""
@@ -34,6 +51,13 @@ class H323Callees:
         if caller.offer is None:
             raise RemoteSipError("a late offer cannot be sent to an H.323 trunk", 488)
         callee.offer = make_offer(caller.offer, ports(callee), callee.policy)
+        gatekeeper = self.gatekeepers.get(callee.trunk or "")
+        call_identifier = secrets.token_bytes(16)
+        if gatekeeper is not None:
+            admitted = await self._admit(gatekeeper, call, address, call_identifier)
+            if admitted is None:
+                return
+            address = admitted
         callee.peer = str(address)
         callee.transport = "TCP"
         callee.got_response = False
@@ -48,7 +72,83 @@ class H323Callees:
         callee.h323 = leg
         if call.state is CallState.ROUTING:
             call.move_to(CallState.PROCEEDING)
-        await leg.start()
+        try:
+            await leg.start()
+        finally:
+            if gatekeeper is not None:
+                self._disengage_after(gatekeeper, leg, call_identifier)
+
+    # -- gatekeeper admission (H.225.0 section 7.9.3) --------------------------
+
+    async def _admit(
+        self,
+        gatekeeper: GatekeeperLink,
+        call: Call,
+        address: TrunkAddress,
+        call_identifier: bytes,
+    ) -> TrunkAddress | None:
+        """ARQ before Setup: the ACF's address, or None when the call is over.
+
+        An ARJ (or no answer) fails the callee with a status from its reason.
+        """
+        callee = call.callee
+        assert callee is not None
+        try:
+            # A configured trunk address is a hint; the gatekeeper decides.
+            ipaddress.ip_address(address.host)
+            hint = (
+                TransportAddress(host=address.host, port=address.port)
+                if address in gatekeeper.trunk.addresses
+                else None
+            )
+        except ValueError:
+            hint = None
+        try:
+            admitted = await gatekeeper.admit(
+                call_identifier=call_identifier,
+                dialled=callee.number,
+                calling=call.caller.site or "",
+                destination=hint,
+                on_disengage=lambda reason: self._drop(call, reason),
+            )
+        except AdmissionError as exc:
+            if not call.is_ended:
+                callee.got_response = True
+                release = Release(
+                    cause=exc.cause, reason=str(exc), status=exc.sip_status
+                )
+                self._service.on_callee_event(call, release)
+            return None
+        if call.is_ended:  # Cancelled while the ARQ was out.
+            gatekeeper.disengage(call_identifier)
+            return None
+        return TrunkAddress(admitted.host, admitted.port)
+
+    def _disengage_after(
+        self, gatekeeper: GatekeeperLink, leg: H323CallOut, call_identifier: bytes
+    ) -> None:
+        """DRQ once the leg is cleared, whoever clears it (H.225.0 7.9.5)."""
+
+        async def disengage() -> None:
+            await leg.wait_closed()
+            gatekeeper.disengage(call_identifier)
+
+        task = asyncio.create_task(disengage())
+        self._disengagers.add(task)
+        task.add_done_callback(self._disengagers.discard)
+
+    def _drop(self, call: Call, reason: str | None) -> None:
+        """The gatekeeper ended the call (its DRQ): clear the leg and the call."""
+        callee = call.callee
+        leg = None if callee is None else callee.h323
+        if not isinstance(leg, H323CallOut) or call.is_ended:
+            return
+        leg.release(CAUSE_NORMAL_CLEARING)
+        gone = Release(
+            cause=CAUSE_NORMAL_CLEARING,
+            reason=f"the gatekeeper disengaged the call ({reason})",
+        )
+        self._on_event(call, leg, gone)
 
     def _on_event(self, call: Call, leg: H323CallOut, event: CallEvent) -> None:
         callee = call.callee
@@ -58,3 +158,81 @@ class H323Callees:
         if isinstance(event, Release):
             callee.h323 = None  # The leg is gone; a failover makes a new one.
         self._service.on_callee_event(call, event)
+
+    # -- incoming calls ----------------------------------------------------------
+
+    async def serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """One TCP connection on the H.323 listener: one incoming call."""
+        leg = H323CallIn(reader, writer, on_setup=self._on_setup, log=self._service.log)
+        try:
+            await leg.run()
+        finally:
+            gatekeeper = self.gatekeepers.get(leg.admitted_by or "")
+            if gatekeeper is not None:
+                gatekeeper.disengage(leg.call_identifier)
+
+    def _on_setup(self, leg: H323CallIn, setup: Setup) -> None:
+        """Route a Setup from a trunk address; else its gatekeeper must admit it."""
+        trunk = self._service.h323_trunk_of(leg.peer[0])
+        if trunk is None and self.gatekeepers:
+            task = asyncio.create_task(self._admit_incoming(leg, setup))
+            self._disengagers.add(task)
+            task.add_done_callback(self._disengagers.discard)
+            return
+        self._route(leg, setup, trunk)
+
+    async def _admit_incoming(self, leg: H323CallIn, setup: Setup) -> None:
+        """ARQ with answerCall (H.225.0 7.9.3): the gatekeeper vouches for a
+        caller that is not a trunk address; the admitting trunk is the source."""
+        refusal: AdmissionError | None = None
+        for name, gatekeeper in self.gatekeepers.items():
+            try:
+                await gatekeeper.admit(
+                    call_identifier=leg.call_identifier,
+                    dialled=setup.dialled,
+                    calling=leg.calling_number,
+                    conference_id=leg.conference_id,
+                    call_reference=leg.call_reference,
+                    answer_call=True,
+                    on_disengage=lambda _reason: leg.release(CAUSE_NORMAL_CLEARING),
+                )
+            except AdmissionError as exc:
+                refusal = exc
+                continue
+            if leg.is_released:
+                gatekeeper.disengage(leg.call_identifier)
+                return
+            leg.admitted_by = name
+            self._route(leg, setup, gatekeeper.trunk)
+            return
+        status = refusal.sip_status if refusal is not None else 403
+        self._refuse(leg, setup, status, f"no gatekeeper admitted the call: {refusal}")
+
+    def _route(self, leg: H323CallIn, setup: Setup, trunk: Trunk | None) -> None:
+        """Admit and route the Setup, or refuse it with Release Complete."""
+        service = self._service
+        try:
+            call = service.admit_h323(leg, setup, trunk)
+        except (RemoteSipError, RemoteSdpError) as exc:
+            self._refuse(leg, setup, exc.status, str(exc))
+            return
+        except RoutingError as exc:
+            self._refuse(leg, setup, exc.sip_status, str(exc))
+            return
+        leg.on_event = lambda event: service.on_caller_event(call, event)
+        service.start_call(call)
+
+    def _refuse(self, leg: H323CallIn, setup: Setup, status: int, reason: str) -> None:
+        cause = sip_status_to_cause(status)
+        self._service.log.warning(
+            "call.refused",
+            protocol="h323",
+            status=status,
+            cause=cause,
+            reason=reason,
+            peer=f"{leg.peer[0]}:{leg.peer[1]}",
+            dialled=setup.dialled,
+        )
+        leg.release(cause)

@@ -16,6 +16,7 @@ from gateway.b2bua.leg_media import check_offer, make_answer, make_offer
 from gateway.b2bua.media_plan import leg_streams
 from gateway.errors import GatewayError
 from gateway.sdp.errors import RemoteSdpError
+from gateway.sdp.model import SessionDescription
 from gateway.sdp.parse import parse_sdp
 from gateway.sdp.serialize import serialize_sdp
 from gateway.sip.message import SipRequest, SipResponse
@@ -49,18 +50,28 @@ async def callee_offered(svc: CallService, call: Call, response: SipResponse) ->
         svc.fail(call, 488, f"callee's offer is not usable: {exc}")
         return
     svc.send_in_dialog(callee, "ACK", body=serialize_sdp(callee.answer))
-    assert caller.invite_transaction is not None
     svc.answer_caller(call, caller.invite_transaction, caller.offer)
 
 
 def caller_answered(svc: CallService, call: Call, ack: SipRequest) -> None:
     """The caller's ACK carries its answer to our offer: bridge the media."""
+    if not ack.body:
+        svc.end_with_bye(call, "caller's answer is not usable: ACK without SDP")
+        return
+    try:
+        answer = parse_sdp(ack.body)
+    except RemoteSdpError as exc:
+        svc.end_with_bye(call, f"caller's answer is not usable: {exc}")
+        return
+    caller_answer(svc, call, answer)
+
+
+def caller_answer(svc: CallService, call: Call, answer: SessionDescription) -> None:
+    """The caller's answer to our offer (SIP ACK, H.323 channels): bridge."""
     caller = call.caller
     assert caller.offer is not None and caller.policy is not None
     try:
-        if not ack.body:
-            raise RemoteSdpError("ACK without the SDP answer to our offer")
-        caller.answer = parse_sdp(ack.body)
+        caller.answer = answer
         check_offer(caller.answer, caller.policy)
         caller.streams = leg_streams(caller.offer, caller.answer, we_offered=True)
         svc.bridge(call)

@@ -51,7 +51,11 @@ def call_record(
         legs.append(leg_record(call.callee, callee_reports))
     return CallRecord(
         call_id=call.call_ref,
-        caller=str(call.invite.from_addr.uri),
+        caller=(
+            str(call.invite.from_addr.uri)
+            if call.invite is not None
+            else f"h323:{call.caller.number or 'anonymous'}@{call.caller.peer}"
+        ),
         callee=call.dialled,
         started_at=call.started_at,
         ended_at=call.ended_at,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from gateway.app.call_h323 import H323Callees
+from gateway.app.call_h323 import H323Legs
 from gateway.app.call_helpers import (
     caller_status,
     can_fall_back,
@@ -29,7 +29,11 @@ from gateway.app.call_helpers import (
     warning,
 )
 from gateway.app.call_keyframes import Keyframes
-from gateway.app.call_late_offer import callee_offered, caller_answered
+from gateway.app.call_late_offer import (
+    callee_offered,
+    caller_answer,
+    caller_answered,
+)
 from gateway.app.call_records import call_record
 from gateway.app.call_reoffer import Reoffers, start_sessions
 from gateway.app.call_signalling import (
@@ -40,13 +44,22 @@ from gateway.app.call_signalling import (
     outgoing_invite,
 )
 from gateway.app.call_timers import CallTimers
+from gateway.app.h323_ras import GatekeeperLink
 from gateway.app.media_io import MediaRelay
 from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
 from gateway.app.trunk_io import TrunkTransports
 from gateway.b2bua.call import Call, CallLeg, CallState
 from gateway.b2bua.dtmf import dtmf_from_info
-from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
+from gateway.b2bua.events import (
+    Alerting,
+    Answer,
+    CallEvent,
+    Dtmf,
+    Progress,
+    Release,
+    Setup,
+)
 from gateway.b2bua.leg_media import (
     LegPolicy,
     MediaSecurity,
@@ -55,11 +68,18 @@ from gateway.b2bua.leg_media import (
     make_offer,
 )
 from gateway.b2bua.media_plan import LegStream, leg_streams
-from gateway.b2bua.routing import Router, RoutingError, Source, TargetKind
+from gateway.b2bua.routing import (
+    RouteDecision,
+    Router,
+    RoutingError,
+    Source,
+    TargetKind,
+)
 from gateway.b2bua.session_timer import SessionTimerPolicy
 from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, status_for
 from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
+from gateway.h323.q850 import sip_status_to_cause
 from gateway.media.keyframe import is_picture_fast_update
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
@@ -104,6 +124,7 @@ class CallService:
         srtp_policy: SrtpPolicy | None = None,
         codec_policy: CodecPolicy | None = None,
         ids: IdSource | None = None,
+        gatekeepers: Mapping[str, GatekeeperLink] | None = None,
     ) -> None:
         self._sip = sip
         self._relay = relay
@@ -124,7 +145,8 @@ class CallService:
         self._reoffers = Reoffers(self)
         self.timers = CallTimers(self, session_timers or SessionTimerPolicy())
         self.keyframes = Keyframes(self, keyframe_min_interval_s)
-        self._h323 = H323Callees(self)
+        self._h323 = H323Legs(self, gatekeepers or {})
+        self.serve_h323_connection = self._h323.serve_connection
         sip.call_handler = self
 
     # -- entry points from the SIP service ----------------------------------
@@ -157,7 +179,7 @@ class CallService:
         for call in list(self.calls.values()):
             if call.caller.invite_transaction != invite_transaction:
                 continue
-            if call.state in _EARLY:
+            if call.state in _EARLY and call.invite is not None:
                 self._respond(invite_transaction, make_response(call.invite, 487))
                 self._cancel_callee(call)
                 self._end(call, "cancelled by caller")
@@ -208,19 +230,10 @@ class CallService:
             raise RemoteSipError("Session-Expires is below our Min-SE", reject)
         dialled, host = dialled_user_host(request)
         decision = self._router.route(dialled, host, source)
-        callee: CallLeg | None = None
-        if decision.kind is TargetKind.SITE:
-            site = decision.site
-            if not (site and self._sip.registrar.bindings(site, now=time.time())):
-                raise RemoteSipError(f"site {site!r} is not registered", 480)
-            callee = CallLeg(name="callee", site=site, policy=self._site_policy(site))
-        elif decision.kind is TargetKind.TRUNK:
-            assert decision.trunk is not None
-            callee = self._trunk_leg(decision.trunk, decision.number)
         return Call(
             call_ref=self._ids.new_call_id(),
             caller=caller,
-            callee=callee,
+            callee=self._callee_for(decision),
             dialled=dialled,
             route=decision.route.name,
             invite=request,
@@ -228,6 +241,66 @@ class CallService:
             is_echo=decision.kind is TargetKind.TEST,
             is_late_offer=is_late_offer,
         )
+
+    def h323_trunk_of(self, host: str) -> Trunk | None:
+        """The H.323 trunk whose addresses include ``host``."""
+        return self._trunks.h323_trunk_of(host)
+
+    def admit_h323(self, leg: Any, setup: Setup, trunk: Trunk | None) -> Call:
+        """An H.323 Setup from ``trunk`` (its address or its gatekeeper
+        vouched for the caller), routed like an INVITE.
+
+        Raises RemoteSipError or RoutingError (their status maps to a Q.850
+        cause for Release Complete) to refuse.
+        """
+        host = leg.peer[0]
+        if trunk is None:
+            raise RemoteSipError(f"{host} is not an H.323 trunk", 403)
+        caller = CallLeg(
+            name="caller",
+            protocol="h323",
+            h323=leg,
+            peer=f"{host}:{leg.peer[1]}",
+            transport="TCP",
+            trunk=trunk.name,
+            number=leg.calling_number,
+            policy=self._trunk_policy(trunk),
+            offer=setup.offer,
+        )
+        if caller.offer is not None:
+            assert caller.policy is not None
+            check_offer(caller.offer, caller.policy)
+        decision = self._router.route(
+            setup.dialled, self._domain, Source.trunk(trunk.name)
+        )
+        return Call(
+            call_ref=self._ids.new_call_id(),
+            caller=caller,
+            callee=self._callee_for(decision),
+            dialled=setup.dialled,
+            route=decision.route.name,
+            invite=None,
+            started_at=time.time(),
+            is_echo=decision.kind is TargetKind.TEST,
+            is_late_offer=setup.offer is None,
+        )
+
+    def start_call(self, call: Call) -> None:
+        """Run an admitted call's setup (the H.323 side's entry)."""
+        self.calls[call.call_ref] = call
+        self._spawn(self._setup(call, None))
+
+    def _callee_for(self, decision: RouteDecision) -> CallLeg | None:
+        """The callee leg a route decision names (None: the gateway answers)."""
+        if decision.kind is TargetKind.SITE:
+            site = decision.site
+            if not (site and self._sip.registrar.bindings(site, now=time.time())):
+                raise RemoteSipError(f"site {site!r} is not registered", 480)
+            return CallLeg(name="callee", site=site, policy=self._site_policy(site))
+        if decision.kind is TargetKind.TRUNK:
+            assert decision.trunk is not None
+            return self._trunk_leg(decision.trunk, decision.number)
+        return None
 
     def _identify(self, connection: Connection) -> tuple[Source, CallLeg]:
         """A site by its certificate over TLS, or a configured trunk by address."""
@@ -295,7 +368,7 @@ class CallService:
         )
 
     # -- setup ---------------------------------------------------------------
-    async def _setup(self, call: Call, transaction_id: TransactionKey) -> None:
+    async def _setup(self, call: Call, transaction_id: TransactionKey | None) -> None:
         try:
             if call.is_late_offer:
                 if call.is_echo:
@@ -327,7 +400,7 @@ class CallService:
                 return
             leg.endpoints.append(await self._relay.allocate(rtcp_mux=False))
 
-    def _answer_echo(self, call: Call, transaction_id: TransactionKey) -> None:
+    def _answer_echo(self, call: Call, transaction_id: TransactionKey | None) -> None:
         leg = call.caller
         assert leg.offer is not None and leg.policy is not None
         answer = make_answer(leg.offer, ports(leg), leg.policy)
@@ -410,7 +483,7 @@ class CallService:
             target=target,
             ids=self._ids,
             domain=self._domain,
-            max_forwards=max_forwards(call.invite) - 1,
+            max_forwards=(max_forwards(call.invite) if call.invite else 70) - 1,
         )
         for name, value in self.timers.offer_headers(callee):
             invite.headers.add(name, value)
@@ -450,7 +523,7 @@ class CallService:
     def _on_callee_event(self, call: Call, event: CallEvent) -> None:
         """What the callee leg reports, in neutral terms (any protocol)."""
         if isinstance(event, Alerting | Progress):
-            self._callee_progress(call, is_ringing=isinstance(event, Alerting))
+            self._callee_progress(call, event)
         elif isinstance(event, Answer):
             self._callee_answered(call, event)
         elif isinstance(event, Release):
@@ -467,7 +540,8 @@ class CallService:
         status: int | None = release.status
         if callee.dialog is not None:
             self._send_in_dialog(callee, "BYE")  # An answer we could not use.
-        plan = call.failover
+        # After early media the caller has heard this callee: no failover.
+        plan = call.failover if call.early_answer is None else None
         if callee.trunk is not None and plan is not None:
             trunk = self._trunks.trunks[callee.trunk]
             if status == 488 and callee.policy and can_fall_back(callee):
@@ -504,12 +578,26 @@ class CallService:
             return
         self._on_callee_event(call, _NO_ANSWER)
 
-    def _callee_progress(self, call: Call, *, is_ringing: bool) -> None:
+    def _callee_progress(self, call: Call, event: Alerting | Progress) -> None:
+        """Ringing or progress to the caller, with early media when the callee
+        sent an answer (SIP 18x with SDP, H.323 Fast Start in Alerting/Progress)."""
         if call.state is CallState.PROCEEDING:
             call.move_to(CallState.EARLY)
+        early = self._early_media(call, event.early_media)
+        is_ringing = isinstance(event, Alerting)
+        if call.caller.h323 is not None:
+            if is_ringing:
+                call.caller.h323.alerting(early)
+            else:
+                call.caller.h323.progress(early)
+            return
         status = 180 if is_ringing else 183
+        assert call.invite is not None
         provisional = make_response(call.invite, status, to_tag=self._caller_tag(call))
         provisional.headers.add("Contact", contact_for(call.caller.connection))
+        if early is not None:
+            provisional.headers.add("Content-Type", SDP)
+            provisional.body = serialize_sdp(early)
         assert call.caller.invite_transaction is not None
         self._respond(call.caller.invite_transaction, provisional)
 
@@ -523,30 +611,75 @@ class CallService:
         if not call.is_late_offer:
             self._send_in_dialog(callee, "ACK")
 
+    def _early_media(
+        self, call: Call, sdp: SessionDescription | None
+    ) -> SessionDescription | None:
+        """Bridge the callee's early answer once; the caller's answer to send."""
+        if sdp is None or call.is_late_offer or call.callee is None:
+            return None
+        if call.early_answer is not None:
+            return call.caller.answer  # The same answer again (RFC 3261 §13.2.1).
+        try:
+            self._take_callee_answer(call, sdp)
+        except (RemoteSdpError, RemoteSrtpError) as exc:
+            self._log.warning(
+                "call.early_media_unusable", call=call.call_ref, error=str(exc)
+            )
+            return None
+        call.early_answer = sdp
+        self._log.info("call.early_media", call=call.call_ref)
+        return call.caller.answer
+
     def _callee_answered(self, call: Call, event: Answer) -> None:
         callee, caller = call.callee, call.caller
         assert callee is not None and caller.policy is not None
         try:
-            assert callee.offer is not None and caller.offer is not None
-            if event.sdp is None:
-                raise RemoteSdpError("the answer has no SDP")
-            callee.answer = event.sdp
-            callee.streams = leg_streams(callee.offer, callee.answer, we_offered=True)
-            agreed = negotiate(callee.offer, callee.answer)
-            formats = [
-                [f.format for f in s.formats] if s.is_accepted else None for s in agreed
-            ]
-            caller.answer = make_answer(
-                caller.offer, ports(caller), caller.policy, formats=formats
-            )
-            caller.streams = leg_streams(caller.offer, caller.answer, we_offered=False)
-            self._bridge(call)
+            if call.early_answer is not None:
+                self._final_after_early(call, event.sdp)
+            else:
+                self._take_callee_answer(call, event.sdp)
         except (RemoteSdpError, RemoteSrtpError) as exc:
             self._fail(call, 488, f"callee's answer is not usable: {exc}")
             self._send_in_dialog(callee, "BYE")
             return
-        assert caller.invite_transaction is not None
+        assert caller.answer is not None
         self._answer_caller(call, caller.invite_transaction, caller.answer)
+
+    def _final_after_early(self, call: Call, sdp: SessionDescription | None) -> None:
+        """The final answer after early media: a moved callee moves the relay."""
+        callee = call.callee
+        early = call.early_answer
+        assert callee is not None and callee.offer is not None and early is not None
+        if sdp is None or (sdp.media, sdp.connection) == (
+            early.media,
+            early.connection,
+        ):
+            return
+        callee.answer = sdp
+        callee.streams = leg_streams(callee.offer, sdp, we_offered=True)
+        for stream in callee.streams:
+            relayed = call.relay_streams.get(stream.index)
+            if relayed is not None and stream.is_accepted:
+                self._relay.update_leg(relayed, "b", self._media_leg(stream, "b"))
+
+    def _take_callee_answer(self, call: Call, sdp: SessionDescription | None) -> None:
+        """The callee's answer: our answer to the caller, and the relay bridged."""
+        callee, caller = call.callee, call.caller
+        assert callee is not None and caller.policy is not None
+        assert callee.offer is not None and caller.offer is not None
+        if sdp is None:
+            raise RemoteSdpError("the answer has no SDP")
+        callee.answer = sdp
+        callee.streams = leg_streams(callee.offer, callee.answer, we_offered=True)
+        agreed = negotiate(callee.offer, callee.answer)
+        formats = [
+            [f.format for f in s.formats] if s.is_accepted else None for s in agreed
+        ]
+        caller.answer = make_answer(
+            caller.offer, ports(caller), caller.policy, formats=formats
+        )
+        caller.streams = leg_streams(caller.offer, caller.answer, we_offered=False)
+        self._bridge(call)
 
     async def allocate_for(self, call: Call, leg: CallLeg, count: int) -> None:
         await self._allocate(call, leg, count)
@@ -559,7 +692,7 @@ class CallService:
         self._fail(call, status, reason)
 
     def answer_caller(
-        self, call: Call, transaction_id: TransactionKey, sdp: SessionDescription
+        self, call: Call, transaction_id: TransactionKey | None, sdp: SessionDescription
     ) -> None:
         self._answer_caller(call, transaction_id, sdp)
 
@@ -608,8 +741,21 @@ class CallService:
 
     # -- answering and in-dialog requests ------------------------------------
     def _answer_caller(
-        self, call: Call, transaction_id: TransactionKey, answer: SessionDescription
+        self,
+        call: Call,
+        transaction_id: TransactionKey | None,
+        answer: SessionDescription,
     ) -> None:
+        if call.caller.h323 is not None and call.is_late_offer:
+            # Slow start: Connect, then H.245 opens channels for our offer.
+            call.caller.h323.answer_with_offer(answer)
+            call.move_to(CallState.ANSWERED)
+            call.answered_at = time.time()
+            return
+        if call.caller.h323 is not None:
+            self._answer_h323_caller(call, answer)
+            return
+        assert call.invite is not None and transaction_id is not None
         ok = make_response(call.invite, 200, to_tag=self._caller_tag(call))
         ok.headers.add("Contact", contact_for(call.caller.connection))
         for name, value in call.caller.timer_headers:
@@ -727,7 +873,14 @@ class CallService:
         self._reply(transaction_id, request, 200)
 
     def send_info(self, leg: CallLeg, content_type: str, body: bytes) -> None:
-        """An INFO of ours on ``leg`` (a keyframe request from the broker)."""
+        """An INFO of ours on ``leg`` (a keyframe request from the broker).
+
+        On an H.323 leg a keyframe request is an H.245 videoFastUpdatePicture.
+        """
+        if leg.h323 is not None:
+            if is_picture_fast_update(body):
+                leg.h323.request_fast_update()
+            return
         self._refresh_flow(leg)
         info = in_dialog_request(leg, "INFO", self._ids)
         if info is None:
@@ -780,11 +933,58 @@ class CallService:
         self._send_in_dialog(callee, "ACK")
         self._send_in_dialog(callee, "BYE")
 
+    def _answer_h323_caller(self, call: Call, answer: SessionDescription) -> None:
+        """Connect an H.323 caller (no ACK comes: the call is confirmed)."""
+        call.caller.h323.answer(answer)
+        call.move_to(CallState.ANSWERED)
+        call.move_to(CallState.CONFIRMED)
+        call.answered_at = time.time()
+        if not call.is_late_offer:
+            start_sessions(call)
+        self._log.info(
+            "call.answered",
+            call=call.call_ref,
+            caller=call.caller.trunk,
+            callee=call.dialled,
+            caller_media=[s.suite_name for s in call.caller.streams if s.is_accepted],
+        )
+
+    def on_caller_event(self, call: Call, event: CallEvent) -> None:
+        """What an H.323 caller leg reports after its Setup."""
+        if call.is_ended:
+            return
+        if isinstance(event, Release):
+            call.caller.h323 = None
+            if call.state in _EARLY:
+                self._cancel_callee(call)
+                self._end(call, f"caller released: {event.reason}")
+            else:
+                self.end_with_bye(call, f"caller released: {event.reason}")
+        elif isinstance(event, Answer) and call.state is CallState.ANSWERED:
+            assert event.sdp is not None  # The H.323 leg's channels, as SDP.
+            caller_answer(self, call, event.sdp)
+        elif isinstance(event, Dtmf) and call.callee is not None:
+            self.send_dtmf(call.callee, event.digits)
+
+    def send_dtmf(self, leg: CallLeg, digits: str) -> None:
+        """Digits toward ``leg``: H.245 user input, or SIP INFO dtmf-relay."""
+        if leg.h323 is not None:
+            leg.h323.send_user_input(digits)
+            return
+        for digit in digits:
+            body = f"Signal={digit}\r\nDuration=160\r\n".encode()
+            self.send_info(leg, "application/dtmf-relay", body)
+
     # -- ending --------------------------------------------------------------
     def _fail(self, call: Call, status: int, reason: str) -> None:
         if call.is_ended:
             return
-        if call.state in _EARLY:
+        if call.caller.h323 is not None:
+            if call.state in _EARLY:
+                call.caller.h323.release(sip_status_to_cause(caller_status(status)))
+                call.caller.h323 = None
+        elif call.state in _EARLY:
+            assert call.invite is not None
             response = make_response(call.invite, caller_status(status))
             response.headers.add("Warning", warning(reason))
             assert call.caller.invite_transaction is not None
@@ -799,9 +999,10 @@ class CallService:
         call.ended_at = time.time()
         call.end_reason = reason
         self.calls.pop(call.call_ref, None)
-        if call.callee is not None and call.callee.h323 is not None:
-            call.callee.h323.release(CAUSE_NORMAL_CLEARING)
-            call.callee.h323 = None
+        for leg in (call.caller, call.callee):
+            if leg is not None and leg.h323 is not None:
+                leg.h323.release(CAUSE_NORMAL_CLEARING)
+                leg.h323 = None
         self._record(call)
         self.keyframes.forget(call)
         self._release_media(call)

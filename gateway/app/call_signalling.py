@@ -47,6 +47,9 @@ def caller_uri(call: Call, domain: str) -> str:
     """Who the callee sees calling: the site's AOR, or the trunk caller's number."""
     if call.caller.site is not None:
         return f"sip:{call.caller.site}@{domain}"
+    if call.invite is None:  # An H.323 caller: its Calling Party Number.
+        user = call.caller.number or "anonymous"
+        return f"sip:{user}@{domain}"
     uri = call.invite.from_addr.uri
     user = getattr(uri, "user", None) or "anonymous"
     return f"sip:{user}@{domain}"

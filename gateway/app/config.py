@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.b2bua.routing import Route, check_routes
-from gateway.b2bua.trunks import HostPort, Trunk
+from gateway.b2bua.trunks import GATEKEEPER_PORT, HostPort, Trunk
 from gateway.errors import ConfigError
 
 
@@ -46,6 +46,10 @@ def parse_host_port(text: str, *, default_port: int | None = None) -> HostPort:
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"port {port_text!r} is not a number from 1 to 65535")
     return HostPort(host, int(port_text))
+
+
+#: Keys whose ``HOST`` alone means this port (the key's last name).
+_DEFAULT_PORTS = {"gatekeeper": GATEKEEPER_PORT}
 
 
 def _check(condition: bool, message: str) -> None:
@@ -95,6 +99,7 @@ class PlainSection:
 
     tcp: tuple[HostPort, ...] = ()
     udp: tuple[HostPort, ...] = ()
+    h323: tuple[HostPort, ...] = ()  # H.225.0 call signalling (TCP 1720).
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -391,8 +396,9 @@ def _convert_scalar(value: Any, hint: Any, key: str, base_dir: Path, where: str)
         path = Path(value)
         return path if path.is_absolute() else base_dir / path
     if hint is HostPort:  # TrunkAddress is the same class.
+        default_port = _DEFAULT_PORTS.get(key.rpartition(".")[2])
         try:
-            parsed = parse_host_port(value)
+            parsed = parse_host_port(value, default_port=default_port)
         except ValueError as exc:
             raise ConfigError(f"{where}: {key} = {shown}: {exc}") from exc
         return hint(parsed.host, parsed.port)
@@ -413,7 +419,12 @@ def check_files(config: GatewayConfig) -> list[str]:
     for key, path in named:
         if not path.is_file():
             problems.append(f"{key}: file {path} does not exist")
-    for listener in (*tls.listen, *config.plain.tcp, *config.plain.udp):
+    for listener in (
+        *tls.listen,
+        *config.plain.tcp,
+        *config.plain.udp,
+        *config.plain.h323,
+    ):
         try:
             ipaddress.ip_address(listener.host)
         except ValueError:

@@ -16,6 +16,7 @@ import uvloop
 from gateway.app.call_service import CallService
 from gateway.app.config import GatewayConfig
 from gateway.app.crl_watch import CrlWatcher, read_verified_crl
+from gateway.app.h323_ras import GatekeeperLink
 from gateway.app.logging import configure_logging, get_logger
 from gateway.app.media_io import MediaRelay
 from gateway.app.sip_io import (
@@ -86,6 +87,19 @@ class Gateway:
             log=self.log,
             tls=config.tls,
         )
+        # One RAS registration per H.323 trunk that names a gatekeeper; RRQ
+        # announces our H.323 listener's port (1720 when there is none).
+        h323_listen = config.plain.h323
+        self.gatekeepers = {
+            trunk.name: GatekeeperLink(
+                trunk,
+                bind_host=config.media.bind_host,
+                log=self.log,
+                call_signal_port=h323_listen[0].port if h323_listen else 1720,
+            )
+            for trunk in config.trunks
+            if trunk.gatekeeper is not None
+        }
         self.calls = CallService(
             sip=self.service,
             relay=self.relay,
@@ -105,6 +119,7 @@ class Gateway:
             ),
             srtp_policy=SrtpPolicy(allow_32=config.media.allow_srtp_32),
             keyframe_min_interval_s=config.media.keyframe_min_interval_s,
+            gatekeepers=self.gatekeepers,
         )
         self._tls_context = self._make_tls_context()
         self._client_context = self._make_client_context()
@@ -206,6 +221,15 @@ class Gateway:
             self._datagram_transports.append(transport)
             self.trunks.use_udp_listener(protocol)
             self.log.info("sip.listen", transport="UDP", address=str(address))
+        for address in self.config.plain.h323:
+            server = await asyncio.start_server(
+                self.calls.serve_h323_connection,
+                address.host,
+                address.port,
+                reuse_address=True,
+            )
+            self._servers.append(server)
+            self.log.info("h323.listen", transport="TCP", address=str(address))
         self._tasks.append(asyncio.create_task(self._expiry_loop()))
         if tls.crl is not None:
             self._tasks.append(asyncio.create_task(self._crl_loop()))
@@ -214,6 +238,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.trunks.run_health_checks()))
         if self.config.registrar.qualify_interval_s > 0:
             self._tasks.append(asyncio.create_task(self._qualify_loop()))
+        for link in self.gatekeepers.values():
+            await link.start()
 
     async def _expiry_loop(self) -> None:
         while True:
@@ -353,6 +379,8 @@ class Gateway:
         await self.stop()
 
     async def stop(self) -> None:
+        # URQ first, while calls can still send their DRQ (H.225.0 7.9.2).
+        await asyncio.gather(*(link.stop() for link in self.gatekeepers.values()))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -136,6 +136,15 @@ class TrunkTransports:
                 return trunk
         return None
 
+    def h323_trunk_of(self, host: str) -> Trunk | None:
+        """The H.323 trunk whose addresses include ``host`` (a caller's IP)."""
+        for trunk in self.trunks.values():
+            if trunk.protocol == "h323" and any(
+                a.host == host for a in trunk.addresses
+            ):
+                return trunk
+        return None
+
     # -- health checks -------------------------------------------------------
     async def run_health_checks(self) -> None:
         """Probe trunk addresses with OPTIONS when their TrunkHealth asks."""

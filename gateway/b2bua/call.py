@@ -59,7 +59,7 @@ class CallLeg:
 
     name: str  # "caller" or "callee"
     protocol: str = "sip"
-    h323: Any = None  # The H323CallOut of an H.323 callee leg.
+    h323: Any = None  # The H.323 leg object (H323CallOut or H323CallIn).
     policy: LegPolicy | None = None  # Media rules of this leg.
     connection: Any = None  # The flow that carries this leg's signalling.
     peer: str = ""
@@ -95,7 +95,7 @@ class Call:
     callee: CallLeg | None
     dialled: str
     route: str
-    invite: SipRequest
+    invite: SipRequest | None  # None for a call that came in over H.323.
     started_at: float  # wall clock, for the call record
     state: CallState = CallState.ROUTING
     answered_at: float | None = None
@@ -106,6 +106,7 @@ class Call:
     relay_streams: dict[int, Any] = field(default_factory=dict)  # m-line -> stream
     reoffer_pending: bool = False  # A mid-call offer/answer is under way.
     failover: FailoverPlan | None = None  # Trunk addresses still to try.
+    early_answer: SessionDescription | None = None  # Callee's early-media SDP.
 
     def move_to(self, state: CallState) -> None:
         """Change state per the table; ENDED is always allowed."""

@@ -27,7 +27,9 @@ class Setup(CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alerting(CallEvent):
-    """The far end is ringing (SIP 180, Q.931 ALERTING)."""
+    """The far end is ringing (SIP 180, Q.931 ALERTING), maybe with early media."""
+
+    early_media: SessionDescription | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +51,13 @@ class Offer(CallEvent):
     """A mid-call offer (re-INVITE/UPDATE, H.245 channel changes)."""
 
     sdp: SessionDescription | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dtmf(CallEvent):
+    """Digits the far end keyed (H.245 userInputIndication, SIP INFO, RFC 4733)."""
+
+    digits: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

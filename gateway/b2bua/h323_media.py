@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.h323 import codec
-from gateway.h323.capabilities import data_type_for
+from gateway.h323.capabilities import (
+    CapabilitySetPlan,
+    data_type_for,
+    format_from_data_type,
+    h245_capabilities_from_streams,
+    streams_from_h245,
+)
 from gateway.h323.codec import TransportAddress
 from gateway.h323.errors import LocalH323Error
-from gateway.h323.h245_messages import H2250Parameters
+from gateway.h323.h245 import H245Session
+from gateway.h323.h245_messages import H2250Parameters, read_h245_address
+from gateway.sdp.codecs import STATIC_PAYLOAD_TYPES
 from gateway.sdp.media import (
     MediaFormat,
     MediaKind,
@@ -67,18 +75,7 @@ def answer_sdp(
     for index, offered in enumerate(offer.media):
         stream = by_index.get(index)
         media.append(_answer_media(offered, stream, host))
-    return SessionDescription(
-        origin=Origin(
-            username="-",
-            session_id=str(secrets.randbelow(2**62)),
-            session_version=1,
-            addr_type=_addr_type(host),
-            address=host,
-        ),
-        session_name="vcgw h323",
-        connection=Connection(addr_type=_addr_type(host), address=host),
-        media=tuple(media),
-    )
+    return _session(host, media)
 
 
 def streams_of_offer(offer: SessionDescription) -> list[H323Stream]:
@@ -207,3 +204,325 @@ def _answer_media(
         connection = Connection(addr_type=_addr_type(peer_host), address=peer_host)
         media = dataclasses.replace(media, connections=(connection,))
     return media
+
+
+# -- the incoming side: a caller's Fast Start proposals (H.323 8.1.7.1) ----------
+
+
+@dataclass(slots=True)
+class FastStartProposal:
+    """One OpenLogicalChannel the caller proposed in its Setup, decoded."""
+
+    olc: dict[str, Any]
+    session_id: int
+    fmt: MediaFormat
+    is_caller_receive: bool  # A reverse channel: the caller receives this codec.
+    media: TransportAddress | None  # The caller's RTP address (receive proposals).
+    media_control: TransportAddress | None  # The caller's RTCP address.
+
+
+def read_fast_start(proposals: tuple[bytes, ...]) -> list[FastStartProposal]:
+    """Decode a Setup's fastStart; proposals we cannot express are skipped.
+
+    Raises RemoteH323Error when a proposal does not decode at all.
+    """
+    read: list[FastStartProposal] = []
+    for item in proposals:
+        olc = codec.decode_open_logical_channel(item)
+        forward = olc["forwardLogicalChannelParameters"]
+        reverse = olc.get("reverseLogicalChannelParameters")
+        is_receive = forward["dataType"][0] == "nullData" and reverse is not None
+        side = reverse if is_receive else forward
+        assert side is not None
+        name, parameters = side["multiplexParameters"]
+        if name != "h2250LogicalChannelParameters":
+            continue
+        fmt = format_from_data_type(
+            side["dataType"], parameters.get("mediaPacketization")
+        )
+        if fmt is None or fmt.is_auxiliary:
+            continue
+        pt = parameters.get("dynamicRTPPayloadType")
+        if fmt.payload_type is None and pt is not None:
+            fmt = dataclasses.replace(fmt, payload_type=int(pt))
+        read.append(
+            FastStartProposal(
+                olc=olc,
+                session_id=int(parameters["sessionID"]),
+                fmt=fmt,
+                is_caller_receive=is_receive,
+                media=read_h245_address(parameters.get("mediaChannel")),
+                media_control=read_h245_address(parameters.get("mediaControlChannel")),
+            )
+        )
+    return read
+
+
+def offer_from_fast_start(
+    proposals: list[FastStartProposal], fallback_host: str
+) -> SessionDescription | None:
+    """The caller's Fast Start as an SDP offer: one m-line per session, audio first.
+
+    An m-line lists the codecs the caller can receive (its reverse proposals)
+    at the RTP address it gave; None when no session has one.
+    """
+    media: list[MediaDescription] = []
+    hosts: list[str] = []
+    for kind, session_id in SESSION_IDS.items():
+        receive = [
+            p for p in proposals if p.session_id == session_id and p.is_caller_receive
+        ]
+        address = next((p.media for p in receive if p.media is not None), None)
+        if address is None:
+            continue
+        formats = _numbered(_unique_formats([p.fmt for p in receive]))
+        rtcp = next(
+            (p.media_control for p in proposals if p.session_id == session_id),
+            None,
+        )
+        extra: tuple[Attribute, ...] = ()
+        if rtcp is not None and rtcp.port != address.port + 1:
+            extra = (Attribute(name="rtcp", value=f"{rtcp.port}"),)
+        line = media_from_stream(
+            StreamDescription(kind=kind, formats=tuple(formats)),
+            port=address.port,
+            proto="RTP/AVP",
+            extra_attributes=extra,
+        )
+        hosts.append(address.host)
+        if address.host != hosts[0]:
+            connection = Connection(
+                addr_type=_addr_type(address.host), address=address.host
+            )
+            line = dataclasses.replace(line, connections=(connection,))
+        media.append(line)
+    if not media:
+        return None
+    return _session(hosts[0] if hosts else fallback_host, media)
+
+
+def accept_fast_start(
+    proposals: list[FastStartProposal], answer: SessionDescription
+) -> list[tuple[FastStartProposal, bytes]]:
+    """The proposals our SDP answer picks, completed with the relay's addresses.
+
+    Per accepted m-line: the caller's receive and transmit proposals of the
+    answer's first codec (H.323 8.1.7.1: the callee fills in mediaChannel of
+    the channels it receives, and its mediaControlChannel in both).
+    """
+    accepted: list[tuple[FastStartProposal, bytes]] = []
+    for index, line in enumerate(answer.media):
+        described = stream_from_sdp(answer, index)
+        connection = answer.connection_for(index)
+        if described is None or connection is None or line.port == 0:
+            continue
+        session_id = SESSION_IDS.get(described.kind)
+        chosen = described.formats[0]
+        rtp = TransportAddress(host=connection.address, port=line.port)
+        rtcp_port = line.rtcp.port if line.rtcp is not None else line.port + 1
+        rtcp = TransportAddress(host=connection.address, port=rtcp_port)
+        for wants_receive in (True, False):
+            proposal = next(
+                (
+                    p
+                    for p in proposals
+                    if p.session_id == session_id
+                    and p.is_caller_receive is wants_receive
+                    and same_codec(p.fmt, chosen)
+                ),
+                None,
+            )
+            if proposal is not None:
+                accepted.append((proposal, _completed(proposal, rtp, rtcp)))
+    return accepted
+
+
+def _completed(
+    proposal: FastStartProposal, rtp: TransportAddress, rtcp: TransportAddress
+) -> bytes:
+    olc = proposal.olc
+    if proposal.is_caller_receive:
+        _, parameters = olc["reverseLogicalChannelParameters"]["multiplexParameters"]
+    else:
+        _, parameters = olc["forwardLogicalChannelParameters"]["multiplexParameters"]
+        parameters["mediaChannel"] = rtp.to_h245()
+    parameters["mediaControlChannel"] = rtcp.to_h245()
+    return codec.encode_open_logical_channel(olc)
+
+
+def _unique_formats(formats: list[MediaFormat]) -> list[MediaFormat]:
+    unique: list[MediaFormat] = []
+    for fmt in formats:
+        if not any(same_codec(fmt, other) and fmt == other for other in unique):
+            unique.append(fmt)
+    return unique
+
+
+def _numbered(formats: list[MediaFormat]) -> list[MediaFormat]:
+    """Static payload types where RFC 3551 §6 has one, else a free dynamic one."""
+    numbered = [
+        f if f.payload_type is not None else _with_static_type(f) for f in formats
+    ]
+    used = {f.payload_type for f in numbered if f.payload_type is not None}
+    free = (pt for pt in range(96, 128) if pt not in used)
+    return [
+        f
+        if f.payload_type is not None
+        else dataclasses.replace(f, payload_type=next(free))
+        for f in numbered
+    ]
+
+
+def _with_static_type(fmt: MediaFormat) -> MediaFormat:
+    for pt, static in STATIC_PAYLOAD_TYPES.items():
+        if static.name.lower() == fmt.name.lower() and (
+            static.clock_rate == fmt.clock_rate
+        ):
+            return dataclasses.replace(fmt, payload_type=pt)
+    return fmt
+
+
+def _session(host: str, media: list[MediaDescription]) -> SessionDescription:
+    return SessionDescription(
+        origin=Origin(
+            username="-",
+            session_id=str(secrets.randbelow(2**62)),
+            session_version=1,
+            addr_type=_addr_type(host),
+            address=host,
+        ),
+        session_name="vcgw h323",
+        connection=Connection(addr_type=_addr_type(host), address=host),
+        media=tuple(media),
+    )
+
+
+# -- slow start: media over H.245 logical channels (H.245 section 8.4) ---------
+
+
+class ChannelNegotiation:
+    """Opens and accepts one leg's logical channels for an SDP offer (sans-IO).
+
+    ``offer`` is the SDP the B2BUA gives this leg (RTP/AVP, the relay's
+    ports).  Once the peer's capabilities are known and master-slave
+    determination is done, one channel per stream is opened in our first
+    format the peer receives; the peer's channels are accepted toward the
+    relay when their codec is one of the stream's.  :attr:`is_settled` turns
+    True when every stream is opened or given up; :meth:`answer` is then the
+    peer's media as an SDP answer.  Commands go to ``h245``.
+    """
+
+    def __init__(
+        self, h245: H245Session, offer: SessionDescription, *, first_channel: int = 1
+    ) -> None:
+        self._h245 = h245
+        self.offer = offer
+        self.streams = streams_of_offer(offer)
+        self._next_channel = first_channel
+        self._peer: list[StreamDescription] | None = None
+        self._is_msd_done = False
+        self._is_opened = False
+
+    @property
+    def is_settled(self) -> bool:
+        """Every stream's channel is open or given up."""
+        return self._is_opened and all(s.is_resolved for s in self.streams)
+
+    @property
+    def has_media(self) -> bool:
+        """At least one stream reaches the peer."""
+        return any(s.peer_rtp is not None for s in self.streams)
+
+    @property
+    def has_no_common_codec(self) -> bool:
+        """The peer receives none of our formats (after its capabilities)."""
+        return self._is_opened and all(s.out_channel is None for s in self.streams)
+
+    def capabilities_for_h245(self) -> CapabilitySetPlan:
+        """Our TerminalCapabilitySet: the offer's streams."""
+        return h245_capabilities_from_streams(
+            [
+                s
+                for s in (stream_from_sdp(self.offer, x.index) for x in self.streams)
+                if s is not None
+            ]
+        )
+
+    def on_capabilities(self, table: Any, descriptors: Any, now: float) -> None:
+        """The peer's TerminalCapabilitySet (H.245 8.3)."""
+        self._peer = streams_from_h245(
+            [
+                {"capabilityTableEntryNumber": number, "capability": value}
+                for number, value in table
+            ],
+            descriptors,
+        )
+        self._open(now)
+
+    def on_master_slave_determined(self, now: float) -> None:
+        self._is_msd_done = True
+        self._open(now)
+
+    def on_our_channel(
+        self,
+        number: int,
+        media: TransportAddress | None,
+        media_control: TransportAddress | None,
+    ) -> None:
+        """OpenLogicalChannelAck (``media`` set) or Reject (None) of our channel."""
+        for stream in self.streams:
+            if stream.out_channel != number:
+                continue
+            stream.is_resolved = True
+            if media is not None:
+                stream.peer_rtp = media
+                stream.peer_rtcp = media_control or stream.peer_rtcp
+            else:
+                stream.agreed = None
+
+    def on_peer_channel(
+        self, number: int, data_type: Any, session_id: int | None, now: float
+    ) -> None:
+        """Accept the peer's channel toward the relay's ports for its stream."""
+        fmt = format_from_data_type(data_type)
+        for stream in self.streams:
+            if (
+                fmt is not None
+                and stream.session_id == (session_id or stream.session_id)
+                and any(same_codec(fmt, f) for f in stream.formats)
+            ):
+                stream.in_channel = number
+                self._h245.accept_channel(
+                    number,
+                    media=stream.relay_rtp,
+                    media_control=stream.relay_rtcp,
+                    now=now,
+                )
+                return
+        self._h245.reject_channel(number, now=now)
+
+    def answer(self, fallback_host: str) -> SessionDescription:
+        return answer_sdp(self.offer, self.streams, fallback_host)
+
+    def _open(self, now: float) -> None:
+        """One channel per stream in a codec the peer receives (H.245 8.4)."""
+        if self._is_opened or self._peer is None or not self._is_msd_done:
+            return
+        self._is_opened = True
+        for stream in self.streams:
+            fmt = first_common(stream, self._peer)
+            if fmt is None:
+                stream.is_resolved = True
+                continue
+            number = self._next_channel
+            self._next_channel += 1
+            stream.out_channel, stream.agreed = number, fmt
+            pt = fmt.payload_type
+            parameters = H2250Parameters(
+                session_id=stream.session_id,
+                media_control=stream.relay_rtcp,
+                dynamic_payload_type=pt if pt is not None and pt >= 96 else None,
+            )
+            self._h245.open_channel(
+                number, data_type=data_type_for(fmt), parameters=parameters, now=now
+            )

@@ -28,7 +28,7 @@ def event_from_response(response: SipResponse | None) -> CallEvent | None:
     if status == 100:
         return None
     if status == 180:
-        return Alerting()
+        return Alerting(early_media=_sdp(response))
     if status < 200:
         return Progress(early_media=_sdp(response))
     if status < 300:

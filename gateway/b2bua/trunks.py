@@ -10,12 +10,14 @@ a 4xx or 6xx, which are answers about the call rather than the server).
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "GATEKEEPER_PORT",
     "NAME_PATTERN",
     "AddressState",
     "FailoverPlan",
@@ -36,6 +38,14 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PROTOCOLS = ("sip", "h323")
 TRANSPORTS = ("udp", "tcp", "tls")
 SRTP_POLICIES = ("required", "optional", "off")
+#: The RAS port of a gatekeeper when the config gives none (H.225.0 7.9.1).
+GATEKEEPER_PORT = 1719
+# H.225.0 AliasAddress: dialledDigits is IA5String (SIZE (1..128)) FROM
+# ("0123456789#*,"); h323-ID and GatekeeperIdentifier are BMPStrings of at
+# most 256 and 128 characters.
+_DIALLED_DIGITS = re.compile(r"[0-9#*,]{1,128}")
+_H323_ID_MAX = 256
+_GATEKEEPER_ID_MAX = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +77,18 @@ class Trunk:
     ``options_interval_s = 0`` turns health checks off. ``max_calls = 0``
     means no limit. Validation errors start with the key they concern, so the
     config loader can prefix ``trunks[INDEX].``.
+
+    An H.323 trunk may name a ``gatekeeper`` (its RAS address, H.225.0
+    section 7.9): the gateway then registers with it as a gateway with the
+    alias ``h323_id`` and the dialled-digit ``prefixes``, asking for
+    ``ras_ttl_s`` seconds of registration, retries a refused or lost
+    registration after ``ras_retry_s`` (doubling up to 10 minutes), and asks
+    admission (ARQ) before each call. The gatekeeper names the callee's
+    address in its ACF, so ``addresses`` may then be empty.
     """
 
     name: str
-    addresses: tuple[TrunkAddress, ...]
+    addresses: tuple[TrunkAddress, ...] = ()
     protocol: str = "sip"
     transport: str = "udp"
     # "auto": "required" over TLS, "off" over UDP/TCP (keys never leave TLS).
@@ -83,13 +101,24 @@ class Trunk:
     # province CA) and the name its certificate must carry (default: host).
     ca_certificate: Path | None = None
     server_name: str = ""
+    # H.323 trunks: gatekeeper registration (RAS), off when gatekeeper is None.
+    gatekeeper: HostPort | None = None
+    gatekeeper_id: str = ""
+    h323_id: str = "vcgw"
+    prefixes: tuple[str, ...] = ()
+    ras_ttl_s: int = 300
+    ras_retry_s: float = 30.0
 
     def __post_init__(self) -> None:
         _require(
             NAME_PATTERN.fullmatch(self.name) is not None,
             f"name = {self.name!r}: use 1-64 letters, digits, '.', '_' or '-'",
         )
-        _require(len(self.addresses) > 0, "addresses: give at least one HOST:PORT")
+        _require(
+            len(self.addresses) > 0 or self.gatekeeper is not None,
+            "addresses: give at least one HOST:PORT (or, on an H.323 trunk, "
+            "a gatekeeper that gives the address of each call)",
+        )
         _require(
             len(set(self.addresses)) == len(self.addresses),
             "addresses: an address is listed twice",
@@ -121,6 +150,50 @@ class Trunk:
             "failover_timeout_s: must be 0.5-32 (32 is SIP Timer B)",
         )
         _require(0 <= self.max_calls <= 100_000, "max_calls: must be 0 (no limit)+")
+        self._check_ras()
+
+    def _check_ras(self) -> None:
+        """Gatekeeper keys: only on H.323 trunks, values RAS can carry."""
+        if self.gatekeeper is None:
+            _require(
+                not self.prefixes,
+                "prefixes: only a trunk with a gatekeeper registers prefixes",
+            )
+            _require(
+                not self.gatekeeper_id,
+                "gatekeeper_id: only a trunk with a gatekeeper uses it",
+            )
+        else:
+            _require(
+                self.protocol == "h323",
+                "gatekeeper: only an H.323 trunk (protocol = 'h323') registers "
+                "with a gatekeeper",
+            )
+            try:
+                ipaddress.ip_address(self.gatekeeper.host)
+            except ValueError:
+                raise ValueError(
+                    f"gatekeeper = '{self.gatekeeper}': the host must be an IP address"
+                ) from None
+        _require(
+            0 < len(self.h323_id) <= _H323_ID_MAX,
+            f"h323_id = {self.h323_id!r}: must be 1-{_H323_ID_MAX} characters",
+        )
+        _require(
+            len(self.gatekeeper_id) <= _GATEKEEPER_ID_MAX,
+            f"gatekeeper_id: at most {_GATEKEEPER_ID_MAX} characters",
+        )
+        for prefix in self.prefixes:
+            _require(
+                _DIALLED_DIGITS.fullmatch(prefix) is not None,
+                f"prefixes: {prefix!r} is not dialled digits (0-9, *, #, ',')",
+            )
+        _require(
+            len(set(self.prefixes)) == len(self.prefixes),
+            "prefixes: a prefix is listed twice",
+        )
+        _require(1 <= self.ras_ttl_s <= 86400, "ras_ttl_s: must be 1-86400")
+        _require(1 <= self.ras_retry_s <= 600, "ras_retry_s: must be 1-600")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -214,12 +287,16 @@ class TrunkHealth:
         """Addresses to try, in configured order, dead ones left out.
 
         When every address is dead all of them are returned: the probes may
-        be wrong (an OPTIONS filter) and a call attempt costs little.
+        be wrong (an OPTIONS filter) and a call attempt costs little. A
+        gatekeeper trunk without addresses gives its gatekeeper as the one
+        attempt: the call goes wherever the gatekeeper's ACF says.
         ``now`` is taken for the uniform state-machine shape; the rotation
         changes only through results and timeouts.
         """
         del now
         alive = [a for a, p in self._probes.items() if p.state is AddressState.ALIVE]
+        if not self._probes and self.trunk.gatekeeper is not None:
+            return [self.trunk.gatekeeper]
         return alive or list(self._probes)
 
     def receive_options_result(
@@ -257,7 +334,7 @@ class TrunkHealth:
         """When ``handle_timeout`` must next run; None if checks are off."""
         if self.trunk.options_interval_s == 0:
             return None
-        return min(p.due_at for p in self._probes.values())
+        return min((p.due_at for p in self._probes.values()), default=None)
 
     def handle_timeout(self, now: float) -> list[SendOptions]:
         """Probes that are due at ``now``; each is rescheduled one interval on."""

@@ -83,6 +83,10 @@ class SiteCall(pj.Call):  # type: ignore[misc]
             reason=str(info.lastReason),
         )
 
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        # RFC 4733 or SIP INFO (application/dtmf-relay), as PJSUA reports it.
+        emit(event="dtmf_received", digit=str(prm.digit), method=int(prm.method))
+
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
         emit(event="media", status=[int(m.status) for m in info.media])

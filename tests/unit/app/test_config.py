@@ -303,6 +303,44 @@ def _route(**values: object) -> dict[str, object]:
             {"trunks": [{"name": "t", "addresses": ["10.0.0.1:5060"]}] * 2},
             "trunks[1].name = 't': already used by trunks[0]",
         ),
+        (
+            {"trunks": [{"name": "t", "gatekeeper": "10.0.0.9:1719"}]},
+            "trunks[0].gatekeeper: only an H.323 trunk (protocol = 'h323')",
+        ),
+        (
+            {"trunks": [{"name": "t", "protocol": "h323", "gatekeeper": "1.2.3.4:x"}]},
+            "trunks[0].gatekeeper = '1.2.3.4:x': port 'x' is not a number",
+        ),
+        (
+            {"trunks": [{"name": "t", "protocol": "h323"}]},
+            "trunks[0].addresses: give at least one HOST:PORT",
+        ),
+        (
+            {
+                "trunks": [
+                    {
+                        "name": "t",
+                        "protocol": "h323",
+                        "gatekeeper": "10.0.0.9",
+                        "prefixes": "84x",
+                    }
+                ]
+            },
+            "trunks[0].prefixes: '84x' is not dialled digits",
+        ),
+        (
+            {
+                "trunks": [
+                    {
+                        "name": "t",
+                        "protocol": "h323",
+                        "gatekeeper": "10.0.0.9",
+                        "ras_ttl_s": 1.5,
+                    }
+                ]
+            },
+            "trunks[0].ras_ttl_s = 1.5: must be a whole number",
+        ),
     ],
 )
 def test_new_sections_bad_values_name_the_key(
@@ -314,3 +352,29 @@ def test_new_sections_bad_values_name_the_key(
         config_from_dict(document, base_dir=tmp_path, source=tmp_path / "g.toml")
     assert expected in str(caught.value)
     assert str(caught.value).startswith(f"{tmp_path / 'g.toml'}: ")
+
+
+def test_gatekeeper_trunk_loads_with_default_port(tmp_path: Path) -> None:
+    """A gatekeeper without a port gets 1719; the RAS keys load as typed."""
+    text = (
+        MINIMAL
+        + """
+[[trunks]]
+name = "mcu-gk"
+protocol = "h323"
+transport = "tcp"
+gatekeeper = "10.20.0.7"
+gatekeeper_id = "GK1"
+h323_id = "vcgw-hn"
+prefixes = ["84", "8424"]
+ras_ttl_s = 120
+ras_retry_s = 5
+"""
+    )
+    (trunk,) = load_config(write(tmp_path, text)).trunks
+    assert trunk.gatekeeper == HostPort("10.20.0.7", 1719)
+    assert trunk.addresses == ()
+    assert (trunk.gatekeeper_id, trunk.h323_id) == ("GK1", "vcgw-hn")
+    assert trunk.prefixes == ("84", "8424")
+    assert (trunk.ras_ttl_s, trunk.ras_retry_s) == (120, 5.0)
+    assert load_config(write(tmp_path, MINIMAL)).trunks == ()

@@ -214,3 +214,85 @@ def test_failover_with_health_skips_dead_address() -> None:
     assert plan.first() == B
     assert plan.next_after(None) is None
     assert plan.exhausted_status() == 408
+
+
+GK = TrunkAddress("10.0.0.9", 1719)
+
+
+def gatekeeper_trunk(**kwargs: object) -> Trunk:
+    values: dict[str, object] = {
+        "name": "mcu-gk",
+        "protocol": "h323",
+        "transport": "tcp",
+        "addresses": (),
+        "gatekeeper": GK,
+        **kwargs,
+    }
+    return Trunk(**values)  # type: ignore[arg-type]
+
+
+def test_gatekeeper_trunk_defaults_and_no_addresses() -> None:
+    """An H.323 trunk with a gatekeeper needs no address; RAS keys default."""
+    gk = gatekeeper_trunk()
+    assert gk.addresses == () and gk.gatekeeper == GK
+    assert (gk.h323_id, gk.gatekeeper_id, gk.prefixes) == ("vcgw", "", ())
+    assert (gk.ras_ttl_s, gk.ras_retry_s) == (300, 30.0)
+    assert trunk().gatekeeper is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"gatekeeper": None}, "addresses: give at least one HOST:PORT (or, on an"),
+        ({"protocol": "sip"}, "gatekeeper: only an H.323 trunk (protocol = 'h323')"),
+        (
+            {"gatekeeper": TrunkAddress("gk.example", 1719)},
+            "gatekeeper = 'gk.example:1719': the host must be an IP address",
+        ),
+        ({"h323_id": ""}, "h323_id = '': must be 1-256 characters"),
+        ({"h323_id": "x" * 257}, "h323_id = "),
+        ({"gatekeeper_id": "g" * 129}, "gatekeeper_id: at most 128 characters"),
+        ({"prefixes": ("84", "8a")}, "prefixes: '8a' is not dialled digits"),
+        ({"prefixes": ("",)}, "prefixes: '' is not dialled digits"),
+        ({"prefixes": ("84", "84")}, "prefixes: a prefix is listed twice"),
+        ({"ras_ttl_s": 0}, "ras_ttl_s: must be 1-86400"),
+        ({"ras_retry_s": 0.5}, "ras_retry_s: must be 1-600"),
+        ({"ras_retry_s": 601.0}, "ras_retry_s: must be 1-600"),
+    ],
+)
+def test_gatekeeper_validation_names_the_key(
+    kwargs: dict[str, object], message: str
+) -> None:
+    """Each invalid gatekeeper setting raises ValueError starting with its key."""
+    with pytest.raises(ValueError) as caught:
+        gatekeeper_trunk(**kwargs)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prefixes": ("84",)}, "prefixes: only a trunk with a gatekeeper"),
+        ({"gatekeeper_id": "GK"}, "gatekeeper_id: only a trunk with a gatekeeper"),
+    ],
+)
+def test_ras_keys_need_a_gatekeeper(kwargs: dict[str, object], message: str) -> None:
+    """Prefixes and a gatekeeper id without a gatekeeper are refused."""
+    with pytest.raises(ValueError) as caught:
+        trunk(protocol="h323", **kwargs)
+    assert str(caught.value).startswith(message)
+
+
+def test_gatekeeper_trunk_without_addresses_has_one_candidate() -> None:
+    """The gatekeeper stands for the one attempt; its ACF names the address."""
+    health = TrunkHealth(gatekeeper_trunk(), now=0.0)
+    assert health.candidates(0.0) == [GK]
+    assert health.next_deadline() is None
+    assert health.handle_timeout(100.0) == []
+    assert FailoverPlan(health.candidates(0.0)).first() == GK
+
+
+def test_gatekeeper_trunk_with_addresses_keeps_them() -> None:
+    """Configured addresses stay the candidates (hints for the ARQ)."""
+    health = TrunkHealth(gatekeeper_trunk(addresses=(A,)), now=0.0)
+    assert health.candidates(0.0) == [A]

@@ -1,0 +1,90 @@
+"""Live loopback captures with tshark, and reading them back as fields.
+
+Tests start tshark (dumpcap) on ``lo`` with a capture filter, run their
+peers, stop it by PID, and read the frames with ``tshark -T fields``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+# Expert severities (epan/proto.h): 0x00600000 is a warning, 0x00800000 an error.
+EXPERT_WARNING = 0x00600000
+
+
+@contextlib.contextmanager
+def live_capture(path: Path, capture_filter: str) -> Iterator[None]:
+    """tshark on loopback with ``capture_filter`` for the block, then stopped."""
+    process = subprocess.Popen(
+        ["tshark", "-i", "lo", "-f", capture_filter, "-w", str(path), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not path.exists():
+            time.sleep(0.05)
+        time.sleep(0.5)  # Let dumpcap start capturing before traffic flows.
+        yield
+        time.sleep(0.5)  # The kernel hands packets to dumpcap in blocks.
+    finally:
+        os.kill(process.pid, signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def fields(
+    path: Path,
+    names: Sequence[str],
+    *,
+    decode_as: Sequence[str] = (),
+    display_filter: str = "",
+) -> list[dict[str, str]]:
+    """One dict per frame: each field's values, '|'-joined when repeated."""
+    arguments = ["tshark", "-r", str(path)]
+    for rule in decode_as:
+        arguments += ["-d", rule]
+    if display_filter:
+        arguments += ["-Y", display_filter]
+    arguments += ["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|"]
+    for name in names:
+        arguments += ["-e", name]
+    result = subprocess.run(
+        arguments, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return [
+        dict(zip(names, line.split("\t"), strict=True))
+        for line in result.stdout.splitlines()
+    ]
+
+
+def problems(
+    path: Path, *, decode_as: Sequence[str] = (), display_filter: str = ""
+) -> list[dict[str, str]]:
+    """Frames tshark calls malformed or gives an expert warning or error."""
+    rows = fields(
+        path,
+        ["frame.number", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message"],
+        decode_as=decode_as,
+        display_filter=display_filter,
+    )
+    return [
+        row
+        for row in rows
+        if row["_ws.malformed"]
+        or any(
+            int(level, 0) >= EXPERT_WARNING
+            for level in row["_ws.expert.severity"].split("|")
+            if level
+        )
+    ]

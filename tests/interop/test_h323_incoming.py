@@ -1,0 +1,192 @@
+"""The national H.323 trunk calls a registered SRTP site through the gateway."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.interop.capture import fields, live_capture, problems
+from tests.interop.conftest import GatewayFactory
+from tests.interop.harness import REPO, GatewayProcess, free_port
+from tests.interop.pjsua_peer import CALLEE_MEDIA_PORT, Site, call_records
+from tests.interop.sipp_trunk import free_media_port
+
+pytestmark = pytest.mark.interop
+
+
+class H323Caller:
+    """tests/interop/peers/h323_caller.py as a child process (the national trunk)."""
+
+    def __init__(self, gateway_port: int, called: str, *extra: str) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.interop.peers.h323_caller",
+                "--gateway",
+                f"127.0.0.1:{gateway_port}",
+                "--called",
+                called,
+                "--rtp-port",
+                str(free_media_port()),
+                *extra,
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.events: list[dict[str, Any]] = []
+
+    def wait_for(self, name: str, timeout_s: float = 30) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("{"):
+                entry: dict[str, Any] = json.loads(line)
+                self.events.append(entry)
+                if entry["event"] == name:
+                    return entry
+        raise AssertionError(f"H.323 caller: no {name}; got {self.events}")
+
+    def finish(self) -> int:
+        try:
+            return self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+
+def national_gateway(make_gateway: GatewayFactory, h323_port: int) -> GatewayProcess:
+    """A gateway listening for H.323 and trusting 127.0.0.1 as the national trunk."""
+
+    def edit(text: str) -> str:
+        route = (
+            '[[routes]]\nname = "national-in"\nmatch_prefix = "88"\n'
+            'target = "site:xa-in"\nallowed_sources = ["trunk:national"]\n\n'
+        )
+        marker = "[[routes]]\n# Site to site"
+        return text.replace(marker, route + marker) + (
+            f'\n[plain]\nh323 = ["127.0.0.1:{h323_port}"]\n'
+            f'\n[[trunks]]\nname = "national"\nprotocol = "h323"\n'
+            f'addresses = ["127.0.0.1:{free_port()}"]\ntransport = "tcp"\n'
+        )
+
+    return make_gateway(edit=edit)
+
+
+@pytest.mark.parametrize("start", ["fast", "slow"])
+def test_h323_call_reaches_a_site(
+    make_gateway: GatewayFactory, tmp_path: Path, start: str
+) -> None:
+    """An H.323 call -> INVITE (SRTP) to the site; audio both ways; DTMF.
+
+    Fast start: the Setup's fastStart becomes the INVITE's offer.  Slow start:
+    the INVITE has no SDP, the site offers in its 200 and H.245 opens the
+    channels (late offer <-> slow start).  The H.323 caller's
+    userInputIndication reaches the site as SIP INFO; the caller's Release
+    Complete becomes BYE to the site.
+    """
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port)
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,await_call,wait:2,stats,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    slow = ["--slow"] if start == "slow" else []
+    pcap = tmp_path / "h323-in.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(h323_port, "8801", "--hold", "5", "--dtmf", "7", *slow)
+        released = caller.wait_for("released")
+    try:
+        dtmf = site.wait_for("dtmf_received")  # At 1 s, before the stats at 2 s.
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+    finally:
+        code = caller.finish()
+        site.finish()
+    sent = gateway_messages(pcap, h323_port)
+    types = [t for row in sent for t in row["q931.message_type"].split("|") if t]
+    # Call Proceeding, Connect, then Facility messages tunnelling H.245.
+    assert types[:2] == ["0x02", "0x07"] and set(types[2:]) <= {"0x62"}, types
+    connect = next(r for r in sent if r["q931.message_type"].startswith("0x07"))
+    if start == "fast":
+        assert connect["h225.FastStart_item"].count("|") == 1  # Two accepted OLCs.
+    h245 = {v for row in sent for v in row["h245.pdu_type"].split("|") if v}
+    assert h245, sent  # Tunnelled H.245 from the gateway (TCS, MSD...).
+    kinds = [e["event"] for e in caller.events]
+    assert "dtmf_sent" in kinds, kinds
+    if start == "fast":
+        (fast_start,) = [e for e in caller.events if e["event"] == "fast_start"]
+        assert fast_start["olcs"] == 2 and fast_start["target"][0] == "127.0.0.1"
+    else:
+        assert "fast_start" not in kinds
+        assert "channel_opened" in kinds and "channel_accepted" in kinds, kinds
+    assert released["is_local"] is True  # The caller hung up...
+    assert code == 0
+    assert released["received"] > 100 and released["sent"] > 100  # ...after audio.
+    assert stats["rx_packets"] > 50 and stats["tx_packets"] > 50, stats
+    assert dtmf["digit"] == "7"
+    (record,) = call_records(gateway)
+    caller_leg, callee_leg = record["legs"]
+    assert caller_leg["protocol"] == "h323"
+    assert caller_leg["media"] == "RTP (trunk policy off)"
+    assert callee_leg["protocol"] == "sip" and callee_leg["media"].startswith("SRTP ")
+    assert record["caller_trunk"] == "national" and record["route"] == "national-in"
+    assert (
+        record["caller"]
+        == "h323:024123@127.0.0.1:" + record["caller"].rsplit(":", 1)[-1]
+    )
+
+
+def gateway_messages(pcap: Path, port: int) -> list[dict[str, str]]:
+    """Q.931/H.225.0 frames the gateway sent from ``port``, checked by tshark."""
+    # tshark finds TPKT/Q.931 on any port by its heuristics: no decode-as.
+    decode: list[str] = []
+    sent_filter = f"tcp.srcport == {port} && q931"
+    assert problems(pcap, decode_as=decode, display_filter=sent_filter) == []
+    return fields(
+        pcap,
+        [
+            "q931.message_type",
+            "q931.cause_value",
+            "h225.FastStart_item",
+            "h225.h245Tunnelling",
+            "h245.pdu_type",
+        ],
+        decode_as=decode,
+        display_filter=sent_filter,
+    )
+
+
+def test_h323_call_to_unknown_number_is_released(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """No route, or a site that is not registered: Release Complete with a cause."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port)
+    pcap = tmp_path / "h323-refused.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(h323_port, "8899")  # Routed to xa-in: offline.
+        released = caller.wait_for("released")
+    code = caller.finish()
+    sent = gateway_messages(pcap, h323_port)
+    types = [t for row in sent for t in row["q931.message_type"].split("|")]
+    assert types == ["0x02", "0x5a"]  # Call Proceeding, Release Complete.
+    assert sent[-1]["q931.cause_value"] == "18"
+    assert code == 0 and released["is_local"] is False
+    assert released["cause"] == 18  # SIP 480 -> Q.850 18 (RFC 3398 section 8.2.6.1).
+    refused = gateway.events("call.refused")
+    assert refused and refused[-1]["protocol"] == "h323"
