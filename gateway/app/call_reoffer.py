@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from gateway.app.call_signalling import SDP, contact_for
 from gateway.b2bua.call import Call, CallLeg, CallState
+from gateway.b2bua.h323_media import answer_for_h323_peer
 from gateway.b2bua.leg_media import check_offer, make_answer
 from gateway.b2bua.media_plan import leg_streams
 from gateway.b2bua.reoffer import (
@@ -127,6 +128,9 @@ class Reoffers:
             x_leg.session = plan.x
             self._answer_x(call, x_leg, transaction_id, request, plan.answer)
             return
+        if y_leg.h323 is not None:
+            self._answer_for_h323(call, x_leg, y_leg, transaction_id, request, plan)
+            return
         call.reoffer_pending = True
         self._offer_y(call, x_leg, y_leg, transaction_id, request, plan)
 
@@ -169,6 +173,31 @@ class Reoffers:
             svc.reply(transaction_id, request, 500)
             return
         svc.send_request_on(y_leg, reinvite, on_response)
+
+    def _answer_for_h323(
+        self,
+        call: Call,
+        x_leg: CallLeg,
+        y_leg: CallLeg,
+        transaction_id: TransactionKey,
+        request: SipRequest,
+        plan: PendingReoffer,
+    ) -> None:
+        """Y speaks H.323: we answer for it and hold or resume its channels.
+
+        Raises RemoteSdpError (488) for a change H.323 channels cannot follow.
+        """
+        assert y_leg.session is not None
+        y_answer = answer_for_h323_peer(plan.offer, y_leg.session.remote)
+        result = complete_reoffer(plan, y_answer)
+        self._apply(call, x_leg, y_leg, result)
+        self._answer_x(call, x_leg, transaction_id, request, result.answer)
+        is_held = any(
+            y_answer.direction_of(i) is not Direction.SENDRECV
+            for i, media in enumerate(y_answer.media)
+            if media.port != 0
+        )
+        y_leg.h323.set_on_hold(is_held)
 
     def _apply(
         self, call: Call, x_leg: CallLeg, y_leg: CallLeg, result: ReofferResult

@@ -211,6 +211,21 @@ class H323CallIn:
         self._command(lambda now: self._call.release(now, cause))
         self._close()
 
+    def set_on_hold(self, is_held: bool) -> None:
+        """The SIP side held or resumed: close or re-open our channels.
+
+        Fast Start channels stay open (the caller numbered them); the relay
+        simply carries what the holding side still sends.
+        """
+        negotiation = self._negotiation
+        self._log.info("h323.in.hold" if is_held else "h323.in.resume")
+        if negotiation is None:
+            return
+        if is_held:
+            self._command(negotiation.close_ours)
+        else:
+            self._command(negotiation.reopen_ours)
+
     def send_user_input(self, digits: str) -> None:
         """DTMF toward the caller as H.245 userInputIndication (H.245 11.2)."""
         self._command(lambda now: self._h245.send_user_input(digits, now=now))

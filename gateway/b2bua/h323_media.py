@@ -27,6 +27,7 @@ from gateway.h323.errors import LocalH323Error
 from gateway.h323.h245 import H245Session
 from gateway.h323.h245_messages import H2250Parameters, read_h245_address
 from gateway.sdp.codecs import STATIC_PAYLOAD_TYPES
+from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.media import (
     MediaFormat,
     MediaKind,
@@ -504,6 +505,19 @@ class ChannelNegotiation:
     def answer(self, fallback_host: str) -> SessionDescription:
         return answer_sdp(self.offer, self.streams, fallback_host)
 
+    def close_ours(self, now: float) -> None:
+        """Hold: close our channels toward the peer (H.245 8.4.2, CLC)."""
+        for stream in self.streams:
+            if stream.out_channel is not None and stream.peer_rtp is not None:
+                self._h245.close_channel(stream.out_channel, now=now)
+                stream.out_channel = None
+
+    def reopen_ours(self, now: float) -> None:
+        """Resume: open our channels again in the agreed codecs (new numbers)."""
+        for stream in self.streams:
+            if stream.out_channel is None and stream.agreed is not None:
+                self._open_one(stream, stream.agreed, now)
+
     def _open(self, now: float) -> None:
         """One channel per stream in a codec the peer receives (H.245 8.4)."""
         if self._is_opened or self._peer is None or not self._is_msd_done:
@@ -514,15 +528,56 @@ class ChannelNegotiation:
             if fmt is None:
                 stream.is_resolved = True
                 continue
-            number = self._next_channel
-            self._next_channel += 1
-            stream.out_channel, stream.agreed = number, fmt
-            pt = fmt.payload_type
-            parameters = H2250Parameters(
-                session_id=stream.session_id,
-                media_control=stream.relay_rtcp,
-                dynamic_payload_type=pt if pt is not None and pt >= 96 else None,
+            self._open_one(stream, fmt, now)
+
+    def _open_one(self, stream: H323Stream, fmt: MediaFormat, now: float) -> None:
+        number = self._next_channel
+        self._next_channel += 1
+        stream.out_channel, stream.agreed = number, fmt
+        pt = fmt.payload_type
+        parameters = H2250Parameters(
+            session_id=stream.session_id,
+            media_control=stream.relay_rtcp,
+            dynamic_payload_type=pt if pt is not None and pt >= 96 else None,
+        )
+        self._h245.open_channel(
+            number, data_type=data_type_for(fmt), parameters=parameters, now=now
+        )
+
+
+# -- mid-call offers toward an H.323 leg (hold, resume) ------------------------
+
+
+def answer_for_h323_peer(
+    offer: SessionDescription, last_remote: SessionDescription
+) -> SessionDescription:
+    """The answer an H.323 leg gives to a mid-call SDP offer, made by us.
+
+    H.323 has no offer/answer: the peer's channels stay as they are, so the
+    answer is its last SDP (addresses, agreed codec) with each stream's
+    direction mirroring the offer's (RFC 3264 §6.1); H.245 then pauses or
+    resumes the channels (H.323 section 8.4.6).  Raises RemoteSdpError (488)
+    when the offer drops the codec the H.323 channels use: a codec change
+    needs new channels with a new capability exchange, which is not done.
+    """
+    media: list[MediaDescription] = []
+    for index, offered in enumerate(offer.media):
+        if index >= len(last_remote.media) or offered.port == 0:
+            media.append(dataclasses.replace(offered, port=0, attributes=()))
+            continue
+        remote = last_remote.media[index]
+        if remote.port != 0 and not set(remote.formats) & set(offered.formats):
+            agreed = stream_from_sdp(last_remote, index)
+            name = agreed.formats[0].name if agreed and agreed.formats else "?"
+            raise RemoteSdpError(
+                f"the H.323 leg uses {name}: a codec change toward H.323 is not "
+                "supported",
+                status=488,
             )
-            self._h245.open_channel(
-                number, data_type=data_type_for(fmt), parameters=parameters, now=now
-            )
+        direction = offer.direction_of(index).reversed()
+        media.append(remote.with_direction(direction))
+    return dataclasses.replace(
+        last_remote,
+        origin=last_remote.origin.next_version(),
+        media=tuple(media),
+    )

@@ -190,3 +190,38 @@ def test_h323_call_to_unknown_number_is_released(
     assert released["cause"] == 18  # SIP 480 -> Q.850 18 (RFC 3398 section 8.2.6.1).
     refused = gateway.events("call.refused")
     assert refused and refused[-1]["protocol"] == "h323"
+
+
+def test_site_holds_and_resumes_a_slow_start_h323_call(
+    make_gateway: GatewayFactory,
+) -> None:
+    """re-INVITE sendonly/sendrecv from the site: the gateway answers for the
+    H.323 leg, closes its channel toward the caller (CLC) and re-opens it."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port)
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,await_call,wait:1,hold,unhold,wait:2,stats,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    caller = H323Caller(h323_port, "8801", "--slow", "--hold", "9")
+    try:
+        released = caller.wait_for("released")
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+    finally:
+        code = caller.finish()
+        site.finish()
+    assert code == 0 and released["is_local"] is True
+    accepted = [e for e in caller.events if e["event"] == "channel_accepted"]
+    closed = [e for e in caller.events if e["event"] == "channel_closed"]
+    assert len(closed) == 1 and closed[0]["is_outgoing"] is False, caller.events
+    assert len(accepted) == 2 and accepted[1]["number"] != accepted[0]["number"]
+    # Media came back after the resume: more received after the re-open.
+    assert released["received"] > accepted[1]["received"] + 50, caller.events
+    holding = [e["status"][0] for e in site.events if e["event"] == "media"]
+    assert 2 in holding and holding[-1] == 1, holding  # Local hold, then active.
+    assert stats["rx_packets"] > 50
+    assert len(gateway.events("call.reoffer")) == 2

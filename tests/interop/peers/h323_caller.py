@@ -42,6 +42,7 @@ from gateway.h323.capabilities import (
 from gateway.h323.codec import AliasAddress, AliasKind, TransportAddress
 from gateway.h323.h245 import (
     CapabilitiesReceived,
+    ChannelClosed,
     ChannelOpened,
     ChannelOpenRequested,
     H245Session,
@@ -240,9 +241,20 @@ class Caller:
                     media_control=self.rtcp_address,
                     now=now,
                 )
-                emit(event="channel_accepted", number=event.number)
+                emit(
+                    event="channel_accepted",
+                    number=event.number,
+                    received=self.rtp.received,
+                )
             else:
                 self.h245.reject_channel(event.number, now=now)
+        elif isinstance(event, ChannelClosed):
+            emit(
+                event="channel_closed",
+                number=event.number,
+                is_outgoing=event.is_outgoing,
+                received=self.rtp.received,
+            )
         elif isinstance(event, UserInput):
             emit(event="user_input", digits=event.digits)
 

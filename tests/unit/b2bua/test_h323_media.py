@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gateway.b2bua.h323_media import (
     accept_fast_start,
+    answer_for_h323_peer,
     offer_from_fast_start,
     read_fast_start,
 )
@@ -13,7 +16,9 @@ from gateway.h323 import codec
 from gateway.h323.capabilities import data_type_for
 from gateway.h323.codec import TransportAddress
 from gateway.h323.h245_messages import H2250Parameters, read_h245_address
+from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.media import MediaFormat
+from gateway.sdp.model import Direction
 from gateway.sdp.parse import parse_sdp
 
 PCMU = MediaFormat(name="PCMU", clock_rate=8000, payload_type=0)
@@ -110,3 +115,46 @@ def test_answer_accepts_both_directions_of_its_codec_only() -> None:
 
 def test_rejected_stream_accepts_nothing() -> None:
     assert accepted_olcs(ANSWER.replace("m=audio 40000", "m=audio 0")) == []
+
+
+LAST_REMOTE = (
+    "v=0\r\no=- 7 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\n"
+    "t=0 0\r\nm=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def reoffer(direction: str, formats: str = "0 8") -> str:
+    return (
+        "v=0\r\no=- 9 2 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\n"
+        f"t=0 0\r\nm=audio 40000 RTP/AVP {formats}\r\na={direction}\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("offered", "answered"),
+    [
+        ("sendonly", Direction.RECVONLY),
+        ("inactive", Direction.INACTIVE),
+        ("recvonly", Direction.SENDONLY),
+        ("sendrecv", Direction.SENDRECV),
+    ],
+)
+def test_answer_for_h323_peer_mirrors_the_direction(
+    offered: str, answered: Direction
+) -> None:
+    answer = answer_for_h323_peer(
+        parse_sdp(reoffer(offered).encode()), parse_sdp(LAST_REMOTE.encode())
+    )
+    assert answer.direction_of(0) is answered
+    (audio,) = answer.media
+    assert audio.port == 5004 and audio.formats == ("0",)
+    assert answer.origin.session_version == 2  # RFC 3264 §8: a new version.
+
+
+def test_answer_for_h323_peer_refuses_a_codec_change() -> None:
+    with pytest.raises(RemoteSdpError) as caught:
+        answer_for_h323_peer(
+            parse_sdp(reoffer("sendrecv", "8").encode()),
+            parse_sdp(LAST_REMOTE.encode()),
+        )
+    assert caught.value.status == 488 and "PCMU" in str(caught.value)
