@@ -538,6 +538,10 @@ class CallService:
         callee = call.callee
         assert callee is not None
         status: int | None = release.status
+        if status is None and release.cause != CAUSE_TIMER_EXPIRY:
+            # An H.323 Release Complete: its cause as a status (17 busy is
+            # final, 41 temporary failure fails over), RFC 3398 section 8.2.
+            status = status_for(release)
         if callee.dialog is not None:
             self._send_in_dialog(callee, "BYE")  # An answer we could not use.
         # After early media the caller has heard this callee: no failover.

@@ -225,3 +225,36 @@ def test_site_holds_and_resumes_a_slow_start_h323_call(
     assert 2 in holding and holding[-1] == 1, holding  # Local hold, then active.
     assert stats["rx_packets"] > 50
     assert len(gateway.events("call.reoffer")) == 2
+
+
+def test_h323_caller_hangs_up_while_the_site_rings(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """180 from the site -> Alerting; the caller's Release Complete -> CANCEL."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port)
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,ring_only,await_ringing,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    pcap = tmp_path / "h323-ring.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(h323_port, "8801", "--give-up", "2")
+        released = caller.wait_for("released")
+    try:
+        ended = site.wait_for("call", state="disconnected")
+    finally:
+        code = caller.finish()
+        site.finish()
+    assert code == 0 and released["is_local"] is True
+    assert "alerting" in [e["event"] for e in caller.events]
+    assert ended["status"] == 487, ended  # The site's INVITE was cancelled.
+    sent = gateway_messages(pcap, h323_port)
+    types = [t for row in sent for t in row["q931.message_type"].split("|") if t]
+    assert types == ["0x02", "0x01"], types  # Call Proceeding, Alerting.
+    (record,) = call_records(gateway)
+    assert record["answered_at"] is None
+    assert record["end_reason"].startswith("caller released")

@@ -103,6 +103,9 @@ class Caller:
         self.is_h245_started = False
         self.connected_at: float | None = None
         self.is_dtmf_sent = False
+        self.gives_up_at = (
+            time.monotonic() + args.give_up if args.give_up is not None else None
+        )
         self.rtp_address = TransportAddress(host=HOST, port=args.rtp_port)
         self.rtcp_address = TransportAddress(host=HOST, port=args.rtp_port + 1)
 
@@ -259,7 +262,11 @@ class Caller:
             emit(event="user_input", digits=event.digits)
 
     def next_deadline(self) -> float:
-        deadlines = [self.call.next_deadline(), self.h245.next_deadline()]
+        deadlines = [
+            self.call.next_deadline(),
+            self.h245.next_deadline(),
+            self.gives_up_at,
+        ]
         if self.connected_at is not None:
             deadlines.append(self.connected_at + self.args.hold)
             if not self.is_dtmf_sent and self.args.dtmf:
@@ -269,6 +276,11 @@ class Caller:
     def on_timer(self, now: float) -> None:
         self.call.handle_timeout(now)
         self.h245.handle_timeout(now)
+        if self.gives_up_at is not None and now >= self.gives_up_at:
+            self.gives_up_at = None
+            if self.connected_at is None:  # Nobody answered: hang up.
+                self.call.release(now, 16)
+                emit(event="gave_up")
         at = self.connected_at
         if (
             at is not None
@@ -343,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--dtmf", default="")
     parser.add_argument("--slow", action="store_true", help="no Fast Start")
+    parser.add_argument(
+        "--give-up", type=float, default=None, help="release if not connected by then"
+    )
     parser.add_argument("--lifetime", type=float, default=40.0)
     args = parser.parse_args(argv)
     return asyncio.run(main_async(args))
