@@ -7,12 +7,17 @@ a synthesized RTP/AVP SessionDescription) and Release (Q.850 cause).
 
 Media is negotiated with Fast Start (H.323 section 8.1.7: the Setup carries
 OpenLogicalChannel proposals built from the SDP offer) or, when the callee
-refuses it or ``fast_start`` is False, with H.245 tunnelled in H.225.0
-(section 8.2.1): capability exchange, master-slave determination, then our
-channels toward the peer and the peer's channels toward the relay.  The
-protocol work is done by the sans-IO :class:`H225Call` and
-:class:`H245Session`; this module owns the socket, the clock and the SDP.
-A separate H.245 TCP connection (section 8.2.3) is not supported yet.
+refuses it or ``fast_start`` is False, with H.245: capability exchange,
+master-slave determination, then our channels toward the peer and the peer's
+channels toward the relay.  H.245 is tunnelled in H.225.0 (section 8.2.1)
+while the callee tunnels too.  A callee that refuses tunnelling gets H.245 on
+a separate TCP connection (section 8.2.3, :class:`H245Link`) to the
+h245Address it gives in Call Proceeding, Alerting, Progress, Connect or
+Facility startH245; with ``offer_h245_address`` the Setup itself refuses
+tunnelling and offers our own listener.  Closing that connection or
+endSessionCommand ends the call, and clearing the call closes it (sections
+8.2.4 and 8.5).  The protocol work is done by the sans-IO :class:`H225Call`
+and :class:`H245Session`; this module owns the sockets, the clock and the SDP.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateway.app.h245_link import H245Link
 from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
 from gateway.b2bua.h323_media import (
     H323Stream,
@@ -41,6 +47,7 @@ from gateway.h323.call_messages import (
     FastStartAccepted,
     FastStartRefused,
     H225CallEvent,
+    PeerH245Address,
     ProgressReceived,
     Released,
     TunnelledH245,
@@ -51,7 +58,7 @@ from gateway.h323.capabilities import (
     h245_capabilities_from_streams,
     streams_from_h245,
 )
-from gateway.h323.codec import AliasAddress, AliasKind
+from gateway.h323.codec import AliasAddress, AliasKind, TransportAddress
 from gateway.h323.errors import LocalH323Error, RemoteH323Error
 from gateway.h323.h245 import (
     CapabilitiesReceived,
@@ -62,6 +69,7 @@ from gateway.h323.h245 import (
     H245Session,
     MasterSlaveDetermined,
     SessionEnded,
+    SessionState,
     UserInput,
 )
 from gateway.h323.h245_messages import H2250Parameters, read_h245_address
@@ -83,6 +91,10 @@ CAUSE_INCOMPATIBLE_DESTINATION = 88
 CAUSE_RECOVERY_ON_TIMER_EXPIRY = 102
 CAUSE_TEMPORARY_FAILURE = 41
 _READ_SIZE_BYTES = 65536
+_MAX_H245_BACKLOG = 256
+"""H.245 PDUs held while a separate connection is awaited (H.323 8.2.3)."""
+_END_SESSION_WAIT_S = 2.0
+"""How long our endSessionCommand waits for the peer's (H.323 8.5 step 5)."""
 _ANSWERED = frozenset(
     (
         CallState.OUTGOING_CALL_PROCEEDING,
@@ -99,7 +111,10 @@ class H323CallOut:
     relay's ports); its audio and video streams become Fast Start proposals
     and our TerminalCapabilitySet.  ``log`` is a structlog-style logger.
     ``on_event`` receives Alerting, Progress, Answer and Release; a call
-    cleared by :meth:`release` reports nothing more.
+    cleared by :meth:`release` reports nothing more.  ``offer_h245_address``
+    makes the Setup refuse H.245 tunnelling and carry the address of our own
+    H.245 listener (H.323 section 8.2.3); the callee may connect to it or
+    answer with its own h245Address.
     """
 
     def __init__(
@@ -113,6 +128,7 @@ class H323CallOut:
         log: Any,
         fast_start: bool = True,
         media_timeout_s: float = 10.0,
+        offer_h245_address: bool = False,
     ) -> None:
         self.address = address
         self.dialled = dialled
@@ -122,6 +138,7 @@ class H323CallOut:
         self._log = log
         self._use_fast_start = fast_start
         self._media_timeout_s = media_timeout_s
+        self._offer_h245_address = offer_h245_address
         self._call = H225Call(is_outgoing=True)
         self._h245 = H245Session()
         self._streams = streams_of_offer(offer)
@@ -130,12 +147,18 @@ class H323CallOut:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._link: H245Link | None = None
+        self._link_task: asyncio.Task[None] | None = None
+        self._link_close_timer: asyncio.TimerHandle | None = None
+        self._h245_backlog: list[bytes] = []
         self._is_h245_started = False
         self._is_fast_started = False
         self._is_connected = False
         self._is_answered = False
         self._is_release_requested = False
         self._is_reported_released = False
+        self._local_reason: str | None = None
         self._peer_capabilities: list[StreamDescription] | None = None
         self._is_msd_done = False
         self._answer_deadline: float | None = None
@@ -147,14 +170,27 @@ class H323CallOut:
         """True once the call is cleared, by either side."""
         return self._call.is_released
 
+    @property
+    def h245_link(self) -> H245Link | None:
+        """The separate H.245 connection (or our listener), when there is one."""
+        return self._link
+
     async def start(self) -> None:
         """Connect and send Setup (H.225.0 section 8.1) with Fast Start proposals.
 
-        Raises OSError when the TCP connection cannot be made; no event is
-        reported then.
+        Raises OSError when the TCP connection cannot be made (or, with
+        ``offer_h245_address``, the H.245 listener cannot be bound); no event
+        is reported then.
         """
         host, port = self.address
         self._reader, self._writer = await asyncio.open_connection(host, port)
+        h245_address: TransportAddress | None = None
+        if self._offer_h245_address:
+            try:
+                h245_address = await self._listen_h245()
+            except OSError:
+                self._writer.close()
+                raise
         now = time.monotonic()
         proposals = self._fast_start_proposals() if self._use_fast_start else []
         self._call.setup(
@@ -165,30 +201,49 @@ class H323CallOut:
                 AliasAddress(kind=AliasKind.DIALLED_DIGITS, value=self.dialled),
             ),
             fast_start=proposals,
+            h245_tunnelling=h245_address is None,
+            h245_address=h245_address,
         )
         self._log.info(
             "h323.call.setup",
             peer=f"{host}:{port}",
             dialled=self.dialled,
             fast_start=bool(proposals),
+            h245_address=None if h245_address is None else h245_address.port,
         )
         self._pump(now)
         self._task = asyncio.create_task(self._run())
 
     async def wait_closed(self) -> None:
-        """Wait until the call is cleared and the connection closed."""
+        """Wait until the call is cleared and its connections closed."""
         if self._task is not None:
             await self._task
+        if self._link_task is not None:
+            await asyncio.gather(self._link_task, return_exceptions=True)
+        if self._link is not None:
+            await self._link.wait_closed()
 
     def release(self, cause: int = CAUSE_NORMAL_CLEARING) -> None:
         """Clear the call with Release Complete (H.225.0 section 8.5) and close.
 
-        Does nothing once the call is cleared.
+        On a separate H.245 connection endSessionCommand goes first (H.323
+        section 8.5 step 4).  Like ooh323c, Release Complete does not wait for
+        the peer's endSessionCommand, but the H.245 connection stays open
+        for it (step 5), at most 2 s, so that the
+        peer's answer does not meet a closed socket.  Does nothing once the
+        call is cleared.
         """
         if self._call.is_released:
             return
         self._is_release_requested = True
         now = time.monotonic()
+        link = self._link
+        if (
+            link is not None
+            and link.is_connected
+            and self._h245.session_state is SessionState.OPEN
+        ):
+            self._h245.end_session(now)
         self._call.release(now, cause)
         self._pump(now)
         self._close()
@@ -221,13 +276,7 @@ class H323CallOut:
         assert self._reader is not None
         try:
             while not self._call.is_released:
-                try:
-                    data = await asyncio.wait_for(
-                        self._reader.read(_READ_SIZE_BYTES), self._timeout_s()
-                    )
-                except TimeoutError:
-                    self._on_timer(time.monotonic())
-                    continue
+                data = await self._reader.read(_READ_SIZE_BYTES)
                 now = time.monotonic()
                 if data:
                     self._call.receive_data(data, now)
@@ -240,12 +289,29 @@ class H323CallOut:
             self._pump(time.monotonic())
         except Exception:
             # Task boundary: a bug of ours drops this call, never the process.
-            self._log.error("h323.call.failed", exc_info=True)
-            self._report_release(CAUSE_TEMPORARY_FAILURE, "gateway error")
+            self._drop()
         finally:
             self._close()
 
-    def _timeout_s(self) -> float | None:
+    def _guarded(self, action: Callable[..., None], *args: Any) -> None:
+        """Run a timer or H.245 connection callback: the task boundary there."""
+        try:
+            action(*args)
+        except Exception:
+            self._drop()
+
+    def _drop(self) -> None:
+        self._log.error("h323.call.failed", exc_info=True)
+        self._report_release(CAUSE_TEMPORARY_FAILURE, "gateway error")
+        self._close()
+
+    def _arm_timer(self) -> None:
+        """Schedule :meth:`_on_timer` at the earliest deadline of the call."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._call.is_released:
+            return
         deadlines = [
             d
             for d in (
@@ -255,9 +321,15 @@ class H323CallOut:
             )
             if d is not None
         ]
-        if not deadlines:
-            return None
-        return max(0.0, min(deadlines) - time.monotonic())
+        if deadlines:
+            delay_s = max(0.0, min(deadlines) - time.monotonic())
+            self._timer = asyncio.get_running_loop().call_later(
+                delay_s, self._guarded, self._on_timer_due
+            )
+
+    def _on_timer_due(self) -> None:
+        self._timer = None
+        self._on_timer(time.monotonic())
 
     def _on_timer(self, now: float) -> None:
         self._call.handle_timeout(now)
@@ -270,6 +342,21 @@ class H323CallOut:
         self._pump(now)
 
     def _close(self) -> None:
+        """Close every connection of the call (H.323 8.5); idempotent."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._link_task is not None and not self._link_task.done():
+            self._link_task.cancel()
+        link = self._link
+        if link is not None and not link.is_closed:
+            if self._h245.session_state is not SessionState.ENDING:
+                link.close()
+            elif self._link_close_timer is None:
+                # H.323 8.5 step 5: the peer's endSessionCommand closes it.
+                self._link_close_timer = asyncio.get_running_loop().call_later(
+                    _END_SESSION_WAIT_S, link.close
+                )
         if self._writer is not None and not self._writer.is_closing():
             self._writer.close()
 
@@ -283,19 +370,135 @@ class H323CallOut:
             for h245_event in h245_events:
                 self._on_h245_event(h245_event, now)
             pdus = self._h245.pop_outgoing()
-            if pdus and not self._call.is_released:
-                self._tunnel(pdus, now)
+            if pdus:
+                self._send_h245(pdus, now)
             if not (call_events or h245_events or pdus):
                 break
         out = self._call.pop_outgoing()
         if out and self._writer is not None and not self._writer.is_closing():
             self._writer.write(b"".join(out))
+        if self._call.is_released:
+            self._close()
+        else:
+            self._arm_timer()
+
+    def _send_h245(self, pdus: list[bytes], now: float) -> None:
+        """Send on the separate connection, in the tunnel, or hold them.
+
+        A separate connection wins once we have one (H.323 8.2.3); else the
+        PDUs are tunnelled while both sides tunnel (8.2.1), and otherwise held
+        until the callee's h245Address is known.
+        """
+        link = self._link
+        if link is not None:
+            if not link.send(pdus):
+                self._log.warning("h323.h245.not_sent", count=len(pdus))
+        elif self._call.is_released:
+            return
+        elif self._call.is_h245_tunnelling:
+            self._tunnel(pdus, now)
+        elif len(self._h245_backlog) + len(pdus) <= _MAX_H245_BACKLOG:
+            self._h245_backlog.extend(pdus)
+        else:
+            self._log.warning("h323.h245.backlog_full", count=len(pdus))
 
     def _tunnel(self, pdus: list[bytes], now: float) -> None:
         try:
             self._call.send_h245(pdus, now)
         except LocalH323Error as exc:
             self._log.warning("h323.h245.not_sent", error=str(exc), count=len(pdus))
+
+    # -- the separate H.245 connection (H.323 sections 8.2.3, 8.2.4) -----------
+
+    async def _listen_h245(self) -> TransportAddress:
+        """Open our listener on the call-signalling connection's local address."""
+        assert self._writer is not None
+        local = self._writer.get_extra_info("sockname")
+        self._link = await H245Link.listen(
+            str(local[0]),
+            on_pdus=self._on_link_pdus,
+            on_closed=self._on_link_closed,
+            log=self._log,
+        )
+        return self._link.address
+
+    def _on_peer_h245_address(self, event: PeerH245Address, now: float) -> None:
+        """Connect to the callee's H.245 listener unless H.245 already has a path."""
+        if self._call.is_h245_tunnelling:
+            # The callee tunnels too: tunnelling stays (H.323 section 8.2.1).
+            self._log.info("h323.h245.address_ignored", port=event.address.port)
+            return
+        link = self._link
+        task = self._link_task
+        if (task is not None and not task.done()) or (
+            link is not None and link.has_connected
+        ):
+            return  # A later address (Facility startH245 again) changes nothing.
+        if link is not None:
+            # Our listener is unused: the callee's own address wins.
+            self._h245_backlog[:0] = link.close()
+            self._link = None
+        self._link_task = asyncio.create_task(self._connect_h245(event.address))
+
+    async def _connect_h245(self, address: TransportAddress) -> None:
+        self._log.info("h323.h245.connecting", peer=f"{address.host}:{address.port}")
+        try:
+            link = await H245Link.connect(
+                address,
+                on_pdus=self._on_link_pdus,
+                on_closed=self._on_link_closed,
+                log=self._log,
+            )
+        except OSError as exc:
+            self._guarded(self._on_link_failed, str(exc) or type(exc).__name__)
+            return
+        if self._call.is_released:
+            link.close()
+            return
+        self._link = link
+        if link.is_closed:
+            # The callee closed it before we could even use it.
+            self._guarded(self._link_closed)
+            return
+        backlog, self._h245_backlog = self._h245_backlog, []
+        if backlog:
+            link.send(backlog)
+
+    def _on_link_failed(self, error: str) -> None:
+        now = time.monotonic()
+        self._log.warning("h323.h245.connect_failed", error=error)
+        if not self._is_fast_started and not self._call.is_released:
+            # Slow start has no media without H.245.
+            self._local_reason = "H.245 connection failed"
+            self._call.release(now, CAUSE_TEMPORARY_FAILURE)
+            self._pump(now)
+
+    def _on_link_pdus(self, pdus: list[bytes], now: float) -> None:
+        self._guarded(self._receive_h245, pdus, now)
+
+    def _receive_h245(self, pdus: list[bytes], now: float) -> None:
+        for pdu in pdus:
+            self._h245.receive_message(pdu, now)
+        self._pump(now)
+
+    def _on_link_closed(self) -> None:
+        self._guarded(self._link_closed)
+
+    def _link_closed(self) -> None:
+        link = self._link
+        if link is None or self._call.is_released:
+            return
+        now = time.monotonic()
+        if not link.has_connected:
+            # Nobody came to our listener: Fast Start goes on without H.245.
+            self._log.info("h323.h245.not_connected", error=link.error)
+            return
+        # H.323 section 8.2.4: the H.245 connection closing ends the call.
+        self._log.info("h323.h245.closed", error=link.error)
+        self._local_reason = "H.245 connection closed"
+        cause = CAUSE_NORMAL_CLEARING if link.error is None else CAUSE_TEMPORARY_FAILURE
+        self._call.release(now, cause)
+        self._pump(now)
 
     # -- H.225.0 events --------------------------------------------------------
 
@@ -339,6 +542,9 @@ class H323CallOut:
             reason=event.reason,
             is_local=event.is_local,
         )
+        if event.is_local and self._local_reason is not None:
+            self._report_release(event.cause, self._local_reason)
+            return
         reason = event.reason or ("local" if event.is_local else "remote")
         self._report_release(event.cause, f"H.323 {reason}")
 
@@ -454,6 +660,8 @@ class H323CallOut:
 
     def _on_session_ended(self, event: SessionEnded, now: float) -> None:
         # H.323 section 8.5: the end of H.245 ends the call.
+        if event.is_peer_initiated:
+            self._local_reason = "H.245 endSessionCommand"
         self._call.release(now, CAUSE_NORMAL_CLEARING)
 
     def _open_channels(self, now: float) -> None:
@@ -543,6 +751,7 @@ _CALL_HANDLERS: dict[type[H225CallEvent], _Handler] = {
     FastStartRefused: H323CallOut._on_fast_start_refused,
     ConnectReceived: H323CallOut._on_connect,
     TunnelledH245: H323CallOut._on_tunnelled,
+    PeerH245Address: H323CallOut._on_peer_h245_address,
     Released: H323CallOut._on_released,
 }
 _H245_HANDLERS: dict[type[H245Event], _Handler] = {

@@ -6,9 +6,25 @@ asyncio sockets on 127.0.0.1.  It accepts one call on ``--port``:
 * ``--mode faststart``: accepts the first G.711 u-law receive and transmit
   proposals of the Setup's fastStart (H.323 section 8.1.7), with its own RTP
   port ``--rtp-port``; a Setup without fastStart falls back to slow start;
-* ``--mode slowstart``: ignores fastStart; tunnelled H.245 (H.323 8.2.1):
-  TCS and MSD, accepts the caller's G.711 channel, opens its own;
+* ``--mode slowstart``: ignores fastStart; H.245 (H.323 8.2): TCS and
+  MSD, accepts the caller's G.711 channel, opens its own;
 * ``--mode busy``: answers Setup with Release Complete, cause 17.
+
+H.245 runs tunnelled (``--h245 tunnel``, the default) or, refusing
+tunnelling in every message, on a separate TCP connection (H.323 8.2.3):
+
+* ``--h245 separate``: h245Address of its listener (``--h245-port``, else
+  ephemeral) in Connect, or in Alerting with ``--h245-early``;
+* ``--h245 facility``: no h245Address in Connect but Facility startH245
+  right after it.
+
+With either, a Setup that refuses tunnelling and offers an h245Address makes
+the peer connect there instead.  The end of H.245 (endSessionCommand or the
+connection closing) clears the call after ``END_GRACE_S`` unless the
+caller's Release Complete comes first; the peer's own clearing sends
+endSessionCommand, Release Complete, then closes the H.245 connection.
+``--h245-drop S`` closes the H.245 connection S seconds after it is up,
+without clearing the call.
 
 It sends Alerting then Connect, echoes every RTP packet it receives to the
 caller's media address from the OLCs, and prints one JSON line per event on
@@ -31,6 +47,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TextIO, cast
 
+from gateway.app.h245_link import H245Link
 from gateway.h323 import codec
 from gateway.h323.call import H225Call
 from gateway.h323.call_messages import Released, SetupReceived, TunnelledH245
@@ -47,6 +64,8 @@ from gateway.h323.h245 import (
     ChannelOpenRequested,
     H245Config,
     H245Session,
+    SessionEnded,
+    SessionState,
     UserInput,
 )
 from gateway.h323.h245_messages import H2250Parameters, read_h245_address
@@ -56,6 +75,8 @@ HOST = "127.0.0.1"
 PCMU = MediaFormat(name="PCMU", clock_rate=8000, payload_type=0)
 CAUSE_USER_BUSY = 17
 RTP_REPORT_INTERVAL_S = 0.5
+END_GRACE_S = 2.0
+"""How long the end of H.245 waits for the caller's Release Complete."""
 
 
 class Printer:
@@ -89,6 +110,18 @@ class Echo(asyncio.DatagramProtocol):
             self.transport.sendto(data, self.target)
 
 
+class NonTunnellingCall(H225Call):
+    """A callee call that refuses H.245 tunnelling in every message it sends.
+
+    H225Call answers with the caller's h245Tunnelling and has no command to
+    refuse it (H.323 section 8.2.1); its messages read this property.
+    """
+
+    @property
+    def is_h245_tunnelling(self) -> bool:
+        return False
+
+
 def is_pcmu(data_type: Any) -> bool:
     fmt = format_from_data_type(data_type)
     return fmt is not None and fmt.name.upper() == "PCMU"
@@ -108,8 +141,15 @@ class PeerCall:
         self.writer = writer
         self.echo = echo
         self.emit = emit
-        self.call = H225Call(is_outgoing=False)
+        self.is_separate = args.h245 != "tunnel"
+        call_class = NonTunnellingCall if self.is_separate else H225Call
+        self.call = call_class(is_outgoing=False)
         self.h245 = H245Session(H245Config(terminal_type=TERMINAL_TYPE_MCU))
+        self.link: H245Link | None = None
+        self.link_task: asyncio.Future[None] | None = None
+        self.backlog: list[bytes] = []
+        self.end_at: float | None = None
+        self.changed = asyncio.Event()
         self.is_h245_started = False
         self.is_fast_start = False
         self.connected_at: float | None = None
@@ -125,7 +165,9 @@ class PeerCall:
             for h245_event in h245_events:
                 self.on_h245_event(h245_event, now)
             pdus = self.h245.pop_outgoing()
-            if pdus and not self.call.is_released:
+            if pdus and self.is_separate:
+                self.send_separate(pdus)
+            elif pdus and not self.call.is_released:
                 self.call.send_h245(pdus, now)
             if not (events or h245_events or pdus):
                 break
@@ -133,10 +175,79 @@ class PeerCall:
         if out and not self.writer.is_closing():
             self.writer.write(b"".join(out))
 
+    def send_separate(self, pdus: list[bytes]) -> None:
+        """H.245 on its own connection; held until we connected to the caller."""
+        if self.link is None:
+            self.backlog.extend(pdus)
+        elif not self.link.send(pdus):
+            self.emit(event="h245_not_sent", count=len(pdus))
+
+    # -- the separate H.245 connection (H.323 8.2.3) ----------------------------
+
+    async def listen_h245(self) -> None:
+        self.link = await H245Link.listen(
+            HOST,
+            port=self.args.h245_port,
+            on_pdus=self.on_link_pdus,
+            on_closed=self.on_link_closed,
+        )
+        self.link.on_connected = self.on_link_connected
+
+    async def connect_h245(self, address: TransportAddress) -> None:
+        link = await H245Link.connect(
+            address, on_pdus=self.on_link_pdus, on_closed=self.on_link_closed
+        )
+        self.link = link
+        self.on_link_connected()
+        if self.backlog:
+            link.send(self.backlog)
+            self.backlog = []
+
+    def on_link_connected(self) -> None:
+        link = self.link
+        assert link is not None
+        self.emit(event="h245_connected", local=link.local, peer=link.peer)
+        if self.args.h245_drop is not None:
+            asyncio.get_running_loop().call_later(
+                self.args.h245_drop, self.drop_link, link
+            )
+
+    def drop_link(self, link: H245Link) -> None:
+        if not link.is_closed:
+            self.emit(event="h245_dropped")
+            link.close()
+
+    def on_link_pdus(self, pdus: list[bytes], now: float) -> None:
+        self.start_h245(now)
+        for pdu in pdus:
+            self.h245.receive_message(pdu, now)
+        self.pump(now)
+        self.changed.set()
+
+    def on_link_closed(self) -> None:
+        error = None if self.link is None else self.link.error
+        self.emit(event="h245_closed", by="caller", error=error)
+        if not self.call.is_released:
+            # H.323 8.2.4 ends the call; the caller's Release Complete may
+            # be on its way, so wait a moment for it.
+            self.end_at = time.monotonic() + END_GRACE_S
+            self.changed.set()
+
+    def clear(self, now: float) -> None:
+        """Our own clearing: endSessionCommand, Release Complete (H.323 8.5)."""
+        if (
+            self.link is not None
+            and self.link.is_connected
+            and self.h245.session_state is SessionState.OPEN
+        ):
+            self.h245.end_session(now)
+        self.call.release(now, 16)
+        self.pump(now)
+
     def on_call_event(self, event: Any, now: float) -> None:
         if isinstance(event, SetupReceived):
             self.on_setup(event, now)
-        elif isinstance(event, TunnelledH245):
+        elif isinstance(event, TunnelledH245) and not self.is_separate:
             self.start_h245(now)
             for pdu in event.pdus:
                 self.h245.receive_message(pdu, now)
@@ -164,10 +275,36 @@ class PeerCall:
             return
         if not self.is_fast_start:
             self.start_h245(now)
-        self.call.alerting(now, fast_start_accepted=accepted)
-        self.call.connect(now, fast_start_accepted=accepted)
+        address = self.h245_address(event)
+        mode, early = self.args.h245, self.args.h245_early
+        self.call.alerting(
+            now,
+            fast_start_accepted=accepted,
+            h245_address=address if mode == "separate" and early else None,
+        )
+        self.call.connect(
+            now,
+            fast_start_accepted=accepted,
+            h245_address=address if mode == "separate" and not early else None,
+        )
+        if address is not None and mode == "facility":
+            self.call.start_h245(address, now)
         self.connected_at = now
         self.emit(event="connected", fast_start=self.is_fast_start)
+
+    def h245_address(self, event: SetupReceived) -> TransportAddress | None:
+        """Our listener's address, or None when we connect to the caller's."""
+        if not self.is_separate or self.link is None:
+            return None
+        if event.h245_address is not None and not event.is_h245_tunnelling:
+            self.link.close()
+            self.link = None
+            self.emit(event="h245_connecting", port=event.h245_address.port)
+            self.link_task = asyncio.ensure_future(
+                self.connect_h245(event.h245_address)
+            )
+            return None
+        return self.link.address
 
     def fast_start_answer(self, proposals: tuple[bytes, ...]) -> list[bytes] | None:
         """The first G.711 u-law receive and transmit proposals, completed."""
@@ -234,9 +371,13 @@ class PeerCall:
                 self.h245.reject_channel(event.number, now=now)
         elif isinstance(event, UserInput):
             self.emit(event="user_input", digits=event.digits)
+        elif isinstance(event, SessionEnded):
+            self.emit(event="end_session", by_caller=event.is_peer_initiated)
+            if not self.call.is_released:
+                self.end_at = now + END_GRACE_S
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.call.next_deadline(), self.h245.next_deadline()]
+        deadlines = [self.call.next_deadline(), self.h245.next_deadline(), self.end_at]
         if self.connected_at is not None:
             deadlines.append(self.connected_at + self.args.hold)
         return min((d for d in deadlines if d is not None), default=None)
@@ -246,6 +387,10 @@ class PeerCall:
         self.h245.handle_timeout(now)
         if self.connected_at is not None and now >= self.connected_at + self.args.hold:
             self.connected_at = None
+            self.clear(now)
+        if self.end_at is not None and now >= self.end_at:
+            self.end_at = None
+            self.emit(event="h245_ended_call")
             self.call.release(now, 16)
         self.pump(now)
 
@@ -259,19 +404,24 @@ async def serve_call(
     stop: asyncio.Event,
 ) -> None:
     peer = PeerCall(args, writer, echo, emit)
+    if peer.is_separate:
+        await peer.listen_h245()
     stop_task = asyncio.ensure_future(stop.wait())
+    read_task = asyncio.ensure_future(reader.read(65536))
     try:
         while not peer.call.is_released:
             deadline = peer.next_deadline()
             timeout = (
                 None if deadline is None else max(0.0, deadline - time.monotonic())
             )
-            read_task = asyncio.ensure_future(reader.read(65536))
+            peer.changed.clear()
+            changed_task = asyncio.ensure_future(peer.changed.wait())
             done, _ = await asyncio.wait(
-                {read_task, stop_task},
+                {read_task, stop_task, changed_task},
                 timeout=timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )
+            changed_task.cancel()
             now = time.monotonic()
             if read_task in done:
                 data = read_task.result()
@@ -280,17 +430,31 @@ async def serve_call(
                 else:
                     peer.call.receive_eof(now)
                 peer.pump(now)
-            else:
-                read_task.cancel()
+                read_task = asyncio.ensure_future(reader.read(65536))
             if stop_task in done:
-                peer.call.release(now, 16)
-                peer.pump(now)
-            elif not done:
+                peer.clear(now)
+            elif not done or (peer.end_at is not None and now >= peer.end_at):
                 peer.on_timer(now)
         await writer.drain()
     finally:
+        read_task.cancel()
         stop_task.cancel()
         writer.close()
+        await close_h245(peer, emit)
+
+
+async def close_h245(peer: PeerCall, emit: Printer) -> None:
+    """Release Complete closes the H.245 connection too (H.323 8.5)."""
+    if peer.link_task is not None:
+        await asyncio.gather(peer.link_task, return_exceptions=True)
+    link = peer.link
+    if link is None:
+        return
+    was_open = not link.is_closed
+    link.close()
+    await asyncio.wait_for(link.wait_closed(), 5.0)
+    if was_open:
+        emit(event="h245_closed", by="peer", error=None)
 
 
 async def report_rtp(echo: Echo, emit: Printer) -> None:
@@ -367,6 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mode", choices=("faststart", "slowstart", "busy"), default="faststart"
     )
+    parser.add_argument(
+        "--h245", choices=("tunnel", "separate", "facility"), default="tunnel"
+    )
+    parser.add_argument("--h245-early", action="store_true")
+    parser.add_argument("--h245-port", type=int, default=0)
+    parser.add_argument("--h245-drop", type=float, default=None)
     parser.add_argument("--log", default=None)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, handle_sigterm)
