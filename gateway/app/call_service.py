@@ -528,6 +528,8 @@ class CallService:
             self._callee_answered(call, event)
         elif isinstance(event, Release):
             self._callee_failed(call, event)
+        elif isinstance(event, Dtmf) and not call.is_ended:
+            self.send_dtmf(call.caller, event.digits)
 
     def on_callee_event(self, call: Call, event: CallEvent) -> None:
         """What a non-SIP callee leg (H.323) reports."""

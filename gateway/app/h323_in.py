@@ -10,17 +10,20 @@ the B2BUA then drives the leg with :meth:`alerting`, :meth:`progress`
 offer: the B2BUA answers it with :meth:`answer_with_offer`, which sends
 Connect and opens the channels over H.245 (slow start, section 8.2), and the
 leg reports the caller's channels back as an Answer.  H.245 is tunnelled
-(section 8.2.1) and also carries user input and fast-update requests.
+while the caller tunnels (section 8.2.1); a caller that does not gets a
+separate H.245 connection: to the h245Address of its Setup, or to ours,
+offered in Connect (section 8.2.3).  H.245 also carries user input and
+fast-update requests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway.b2bua.events import Answer, CallEvent, Dtmf, Release, Setup
+from gateway.app.h323_connection import H323Connection
+from gateway.b2bua.events import Answer, Dtmf, Setup
 from gateway.b2bua.h323_media import (
     ChannelNegotiation,
     FastStartProposal,
@@ -28,38 +31,30 @@ from gateway.b2bua.h323_media import (
     offer_from_fast_start,
     read_fast_start,
 )
-from gateway.h323.call import H225Call
 from gateway.h323.call_messages import (
     H225CallEvent,
+    PeerH245Address,
     ProtocolErrorDetected,
-    Released,
     SetupReceived,
-    TunnelledH245,
 )
-from gateway.h323.capabilities import h245_capabilities_from_streams
-from gateway.h323.codec import AliasKind
-from gateway.h323.errors import LocalH323Error, RemoteH323Error
+from gateway.h323.capabilities import CapabilitySetPlan, h245_capabilities_from_streams
+from gateway.h323.codec import AliasKind, TransportAddress
+from gateway.h323.errors import RemoteH323Error
 from gateway.h323.h245 import (
     CapabilitiesReceived,
     ChannelOpened,
     ChannelOpenRequested,
     ChannelRejected,
     H245Event,
-    H245Session,
     MasterSlaveDetermined,
-    SessionEnded,
     UserInput,
 )
-from gateway.h323.q850 import CAUSE_NORMAL_CLEARING
 from gateway.sdp.media import stream_from_sdp
 from gateway.sdp.model import SessionDescription
 
 __all__ = ["H323CallIn", "dialled_of"]
 
-CAUSE_TEMPORARY_FAILURE = 41
 CAUSE_INCOMPATIBLE_DESTINATION = 88
-CAUSE_RECOVERY_ON_TIMER_EXPIRY = 102
-_READ_SIZE_BYTES = 65536
 # H.225.0 section 7.6 order: what the caller dialled, most specific first.
 _DIALLED_KINDS = (AliasKind.DIALLED_DIGITS, AliasKind.H323_ID, AliasKind.URL_ID)
 
@@ -83,12 +78,13 @@ def dialled_of(event: SetupReceived) -> str:
     return ""
 
 
-class H323CallIn:
+class H323CallIn(H323Connection):
     """One incoming H.323 call on an accepted TCP connection.
 
     ``on_setup`` receives the caller's Setup as a neutral event (the offer is
     None when the caller did not use Fast Start); after it, what the caller
-    does later (Release, Dtmf) goes to :attr:`on_event`.
+    does later (Answer in slow start, Dtmf, Release) goes to
+    :attr:`on_event`.
     """
 
     def __init__(
@@ -100,12 +96,10 @@ class H323CallIn:
         log: Any,
         media_timeout_s: float = 10.0,
     ) -> None:
+        super().__init__(is_outgoing=False, log=log, media_timeout_s=media_timeout_s)
         self._reader = reader
         self._writer = writer
         self._on_setup = on_setup
-        self._log = log
-        self._media_timeout_s = media_timeout_s
-        self.on_event: Callable[[CallEvent], None] | None = None
         peer = writer.get_extra_info("peername") or ("", 0)
         self.peer: tuple[str, int] = (str(peer[0]), int(peer[1]))
         self.calling_number = ""
@@ -115,24 +109,20 @@ class H323CallIn:
         self.call_reference = 0
         self.admitted_by: str | None = None  # The trunk whose gatekeeper did.
         self.offer: SessionDescription | None = None
-        self._call = H225Call(is_outgoing=False)
-        self._h245 = H245Session()
         self._proposals: list[FastStartProposal] = []
-        self._is_h245_started = False
         self._is_fast_start_sent = False
+        self._answered_sdp: SessionDescription | None = None
         self._negotiation: ChannelNegotiation | None = None
         self._peer_capabilities: CapabilitiesReceived | None = None
         self._is_msd_done = False
         self._is_answer_reported = False
-        self._answer_deadline: float | None = None
         self._in_video_channel: int | None = None
-        self._is_release_requested = False
-        self._is_reported_released = False
+        self._connect_task: asyncio.Task[None] | None = None
 
-    @property
-    def is_released(self) -> bool:
-        """True once the call is cleared, by either side."""
-        return self._call.is_released
+    async def run(self) -> None:
+        """Serve the connection until the call is cleared."""
+        await self._run()
+        await self.wait_closed()
 
     # -- what the B2BUA asks -----------------------------------------------------
 
@@ -160,12 +150,8 @@ class H323CallIn:
             self._log.warning("h323.in.no_common_codec")
             self.release(CAUSE_INCOMPATIBLE_DESTINATION)
             return
-
-        def connect(now: float) -> None:
-            self._call.connect(now, fast_start_accepted=accepted)
-            self._start_h245(sdp, now)
-
-        self._command(connect)
+        self._answered_sdp = sdp
+        self._connect(accepted)
         self._log.info("h323.in.connected", fast_start=True)
 
     def answer_with_offer(self, offer: SessionDescription) -> None:
@@ -174,42 +160,10 @@ class H323CallIn:
         The caller's channels come back as an Answer event; no agreement
         within the media timeout clears the call (cause 102).
         """
-        negotiation = ChannelNegotiation(self._h245, offer)
-        self._negotiation = negotiation
-
-        def connect(now: float) -> None:
-            self._call.connect(now)
-            self._answer_deadline = now + self._media_timeout_s
-            self._start_h245(offer, now)
-            peer = self._peer_capabilities
-            if peer is not None:
-                negotiation.on_capabilities(peer.table, peer.descriptors, now)
-            if self._is_msd_done:
-                negotiation.on_master_slave_determined(now)
-
-        self._command(connect)
+        self._negotiation = ChannelNegotiation(self._h245, offer)
+        self._answered_sdp = offer
+        self._connect(None)
         self._log.info("h323.in.connected", fast_start=False)
-
-    def _accept(self, sdp: SessionDescription | None) -> list[bytes] | None:
-        """Fast Start channels for our answer, once: later messages repeat none."""
-        if sdp is None or self._is_fast_start_sent:
-            return None
-        chosen = accept_fast_start(self._proposals, sdp)
-        if not chosen:
-            return None
-        self._is_fast_start_sent = True
-        for proposal, _ in chosen:
-            if proposal.session_id == 2 and not proposal.is_caller_receive:
-                self._in_video_channel = proposal.olc["forwardLogicalChannelNumber"]
-        return [olc for _, olc in chosen]
-
-    def release(self, cause: int = CAUSE_NORMAL_CLEARING) -> None:
-        """Clear with Release Complete (H.225.0 section 8.5) and close."""
-        if self._call.is_released:
-            return
-        self._is_release_requested = True
-        self._command(lambda now: self._call.release(now, cause))
-        self._close()
 
     def set_on_hold(self, is_held: bool) -> None:
         """The SIP side held or resumed: close or re-open our channels.
@@ -226,10 +180,6 @@ class H323CallIn:
         else:
             self._command(negotiation.reopen_ours)
 
-    def send_user_input(self, digits: str) -> None:
-        """DTMF toward the caller as H.245 userInputIndication (H.245 11.2)."""
-        self._command(lambda now: self._h245.send_user_input(digits, now=now))
-
     def request_fast_update(self) -> bool:
         """Ask the caller for an intra picture (H.245 15.10); False without video."""
         channel = self._in_video_channel
@@ -238,117 +188,78 @@ class H323CallIn:
         self._command(lambda now: self._h245.send_fast_update(channel, now=now))
         return True
 
-    def _command(self, action: Callable[[float], None]) -> None:
-        if self._call.is_released:
-            return
-        now = time.monotonic()
-        try:
-            action(now)
-        except LocalH323Error as exc:
-            self._log.warning("h323.in.not_sent", error=str(exc))
-        self._pump(now)
+    def _connect(self, accepted: list[bytes] | None) -> None:
+        """Connect now, or once our H.245 listener is bound: the caller does
+        not tunnel and gave no address of its own (H.323 8.2.3)."""
+        needs_listener = not self._call.is_h245_tunnelling and (
+            self._link is None and self._link_task is None
+        )
+        if needs_listener:
+            self._connect_task = asyncio.create_task(self._connect_later(accepted))
+        else:
+            self._send_connect(accepted, None)
 
-    # -- the connection task -------------------------------------------------------
-
-    async def run(self) -> None:
-        """Serve the connection until the call is cleared."""
+    async def _connect_later(self, accepted: list[bytes] | None) -> None:
+        h245_address: TransportAddress | None = None
         try:
-            while not self._call.is_released:
-                deadline = self._timeout_s()
-                try:
-                    data = await asyncio.wait_for(
-                        self._reader.read(_READ_SIZE_BYTES), deadline
-                    )
-                except TimeoutError:
-                    self._on_timer(time.monotonic())
-                    continue
-                now = time.monotonic()
-                if data:
-                    self._call.receive_data(data, now)
-                else:
-                    self._call.receive_eof(now)
-                self._pump(now)
+            h245_address = await self._listen_h245()
         except OSError as exc:
-            self._log.warning("h323.in.connection_lost", error=str(exc))
-            self._call.receive_eof(time.monotonic())
-            self._pump(time.monotonic())
-        except Exception:
-            # Task boundary: a bug of ours drops this call, never the process.
-            self._log.error("h323.in.failed", exc_info=True)
-            self._report_release(CAUSE_TEMPORARY_FAILURE, "gateway error")
-        finally:
-            self._close()
+            self._log.warning("h323.h245.listen_failed", error=str(exc))
+        self._guarded(self._send_connect, accepted, h245_address)
 
-    def _on_timer(self, now: float) -> None:
-        self._call.handle_timeout(now)
-        self._h245.handle_timeout(now)
-        if self._answer_deadline is not None and now >= self._answer_deadline:
-            # H.245 gave no media after Connect: clear like a timer (Q.850 102).
-            self._answer_deadline = None
-            self._log.warning("h323.in.media_timeout")
-            self._call.release(now, CAUSE_RECOVERY_ON_TIMER_EXPIRY)
-        self._pump(now)
-
-    def _timeout_s(self) -> float | None:
-        deadlines = [
-            d
-            for d in (
-                self._call.next_deadline(),
-                self._h245.next_deadline(),
-                self._answer_deadline,
+    def _send_connect(
+        self, accepted: list[bytes] | None, h245_address: TransportAddress | None
+    ) -> None:
+        def connect(now: float) -> None:
+            self._call.connect(
+                now, fast_start_accepted=accepted, h245_address=h245_address
             )
-            if d is not None
-        ]
-        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            if self._negotiation is not None:
+                self._answer_deadline = now + self._media_timeout_s
+            self._start_h245(now)
 
-    def _close(self) -> None:
-        if not self._writer.is_closing():
-            self._writer.close()
+        self._command(connect)
 
-    def _pump(self, now: float) -> None:
-        """Run both machines until quiet, then write what they produced."""
-        while True:
-            call_events = self._call.pop_events()
-            h245_events = self._h245.pop_events()
-            for event in call_events:
-                self._on_call_event(event, now)
-            for h245_event in h245_events:
-                self._on_h245_event(h245_event, now)
-            pdus = self._h245.pop_outgoing()
-            if pdus and not self._call.is_released:
-                try:
-                    self._call.send_h245(pdus, now)
-                except LocalH323Error as exc:
-                    self._log.warning("h323.h245.not_sent", error=str(exc))
-            if not (call_events or h245_events or pdus):
-                break
-        out = self._call.pop_outgoing()
-        if out and not self._writer.is_closing():
-            self._writer.write(b"".join(out))
+    def _accept(self, sdp: SessionDescription | None) -> list[bytes] | None:
+        """Fast Start channels for our answer, once: later messages repeat none."""
+        if sdp is None or self._is_fast_start_sent:
+            return None
+        chosen = accept_fast_start(self._proposals, sdp)
+        if not chosen:
+            return None
+        self._is_fast_start_sent = True
+        for proposal, _ in chosen:
+            if proposal.session_id == 2 and not proposal.is_caller_receive:
+                self._in_video_channel = proposal.olc["forwardLogicalChannelNumber"]
+        return [olc for _, olc in chosen]
 
-    # -- H.225.0 events ------------------------------------------------------------
+    # -- hooks of H323Connection --------------------------------------------------
+
+    def _capabilities(self) -> CapabilitySetPlan:
+        if self._negotiation is not None:
+            return self._negotiation.capabilities_for_h245()
+        sdp = self._answered_sdp
+        streams = (
+            []
+            if sdp is None
+            else [
+                s
+                for s in (stream_from_sdp(sdp, i) for i in range(len(sdp.media)))
+                if s is not None
+            ]
+        )
+        return h245_capabilities_from_streams(streams)
+
+    def _needs_h245_for_media(self) -> bool:
+        return self._negotiation is not None
 
     def _on_call_event(self, event: H225CallEvent, now: float) -> None:
         if isinstance(event, SetupReceived):
             self._on_setup_received(event, now)
-        elif isinstance(event, TunnelledH245):
-            for pdu in event.pdus:
-                self._h245.receive_message(pdu, now)
         elif isinstance(event, ProtocolErrorDetected):
             self._log.warning(
                 "h323.in.protocol_error", cause=event.cause, reason=event.reason
             )
-        elif isinstance(event, Released):
-            self._log.info(
-                "h323.in.released",
-                cause=event.cause,
-                reason=event.reason,
-                is_local=event.is_local,
-            )
-            reason = event.reason or ("local" if event.is_local else "remote")
-            self._report_release(event.cause, f"H.323 {reason}")
-        else:
-            self._log.debug("h323.in.event", kind=type(event).__name__)
 
     def _on_setup_received(self, event: SetupReceived, now: float) -> None:
         self.dialled = dialled_of(event)
@@ -368,42 +279,24 @@ class H323CallIn:
             dialled=self.dialled,
             calling=self.calling_number,
             fast_start=self.offer is not None,
+            h245_port=None if event.h245_address is None else event.h245_address.port,
         )
+        if event.h245_address is not None and not self._call.is_h245_tunnelling:
+            # The caller listens for H.245 (H.323 8.2.3): connect to it.
+            self._on_peer_h245_address(
+                PeerH245Address(address=event.h245_address), now
+            )
         # Q.931 5.2.5.2: say we are working on it before routing takes time.
         self._call.call_proceeding(now)
         self._on_setup(self, Setup(dialled=self.dialled, offer=self.offer))
 
-    def _report_release(self, cause: int, reason: str) -> None:
-        if self._is_release_requested or self._is_reported_released:
-            return
-        self._is_reported_released = True
-        if self.on_event is not None:
-            self.on_event(Release(cause=cause, reason=reason))
-
-    # -- H.245 (tunnelled, for user input and fast update) ---------------------------
-
-    def _start_h245(self, sdp: SessionDescription, now: float) -> None:
-        if self._is_h245_started:
-            return
-        self._is_h245_started = True
-        streams = [
-            s
-            for s in (stream_from_sdp(sdp, i) for i in range(len(sdp.media)))
-            if s is not None
-        ]
-        plan = h245_capabilities_from_streams(streams)
-        self._h245.start(
-            now,
-            capability_table=[(e.number, e.capability) for e in plan.entries],
-            capability_descriptors=plan.capability_descriptors(),
-        )
+    # -- H.245 -------------------------------------------------------------------
 
     def _on_h245_event(self, event: H245Event, now: float) -> None:
         negotiation = self._negotiation
         if isinstance(event, UserInput):
             self._log.info("h323.in.user_input", digits=event.digits)
-            if self.on_event is not None:
-                self.on_event(Dtmf(digits=event.digits))
+            self._emit(Dtmf(digits=event.digits))
         elif isinstance(event, CapabilitiesReceived):
             self._peer_capabilities = event
             if negotiation is not None:
@@ -425,12 +318,23 @@ class H323CallIn:
                 negotiation.on_peer_channel(
                     event.number, event.data_type, event.session_id, now
                 )
-        elif isinstance(event, SessionEnded):
-            self._call.release(now, CAUSE_NORMAL_CLEARING)
         else:
             self._log.debug("h323.h245.event", kind=type(event).__name__)
         if negotiation is not None:
             self._check_negotiation(negotiation, now)
+
+    def _start_h245(self, now: float) -> None:
+        """Start H.245, then replay what the caller said before we did."""
+        was_started = self._is_h245_started
+        super()._start_h245(now)
+        negotiation = self._negotiation
+        if was_started or negotiation is None or not self._is_h245_started:
+            return
+        peer = self._peer_capabilities
+        if peer is not None:
+            negotiation.on_capabilities(peer.table, peer.descriptors, now)
+        if self._is_msd_done:
+            negotiation.on_master_slave_determined(now)
 
     def _check_negotiation(self, negotiation: ChannelNegotiation, now: float) -> None:
         """Report the caller's channels as an Answer once settled (slow start)."""
@@ -446,5 +350,4 @@ class H323CallIn:
         self._answer_deadline = None
         sdp = negotiation.answer(self.peer[0])
         self._log.info("h323.in.answered", media=len(sdp.media))
-        if self.on_event is not None:
-            self.on_event(Answer(sdp=sdp))
+        self._emit(Answer(sdp=sdp))

@@ -423,6 +423,10 @@ class ChannelNegotiation:
         self._peer: list[StreamDescription] | None = None
         self._is_msd_done = False
         self._is_opened = False
+        # Fast Start set the channels up: H.245 opens none (H.323 8.1.7.1).
+        self.is_fast_started = False
+        #: The peer receives none of our formats (known after its TCS).
+        self.has_no_common_codec = False
 
     @property
     def is_settled(self) -> bool:
@@ -433,11 +437,6 @@ class ChannelNegotiation:
     def has_media(self) -> bool:
         """At least one stream reaches the peer."""
         return any(s.peer_rtp is not None for s in self.streams)
-
-    @property
-    def has_no_common_codec(self) -> bool:
-        """The peer receives none of our formats (after its capabilities)."""
-        return self._is_opened and all(s.out_channel is None for s in self.streams)
 
     def capabilities_for_h245(self) -> CapabilitySetPlan:
         """Our TerminalCapabilitySet: the offer's streams."""
@@ -505,8 +504,19 @@ class ChannelNegotiation:
     def answer(self, fallback_host: str) -> SessionDescription:
         return answer_sdp(self.offer, self.streams, fallback_host)
 
+    def take_channel_number(self) -> int:
+        """A new forward logical channel number of ours."""
+        number = self._next_channel
+        self._next_channel += 1
+        return number
+
     def close_ours(self, now: float) -> None:
-        """Hold: close our channels toward the peer (H.245 8.4.2, CLC)."""
+        """Hold: close our channels toward the peer (H.245 8.4.2, CLC).
+
+        Fast Start channels stay: the H.245 session did not open them.
+        """
+        if self.is_fast_started:
+            return
         for stream in self.streams:
             if stream.out_channel is not None and stream.peer_rtp is not None:
                 self._h245.close_channel(stream.out_channel, now=now)
@@ -514,6 +524,8 @@ class ChannelNegotiation:
 
     def reopen_ours(self, now: float) -> None:
         """Resume: open our channels again in the agreed codecs (new numbers)."""
+        if self.is_fast_started:
+            return
         for stream in self.streams:
             if stream.out_channel is None and stream.agreed is not None:
                 self._open_one(stream, stream.agreed, now)
@@ -522,6 +534,8 @@ class ChannelNegotiation:
         """One channel per stream in a codec the peer receives (H.245 8.4)."""
         if self._is_opened or self._peer is None or not self._is_msd_done:
             return
+        if self.is_fast_started:
+            return
         self._is_opened = True
         for stream in self.streams:
             fmt = first_common(stream, self._peer)
@@ -529,10 +543,10 @@ class ChannelNegotiation:
                 stream.is_resolved = True
                 continue
             self._open_one(stream, fmt, now)
+        self.has_no_common_codec = all(s.out_channel is None for s in self.streams)
 
     def _open_one(self, stream: H323Stream, fmt: MediaFormat, now: float) -> None:
-        number = self._next_channel
-        self._next_channel += 1
+        number = self.take_channel_number()
         stream.out_channel, stream.agreed = number, fmt
         pt = fmt.payload_type
         parameters = H2250Parameters(

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from gateway.app.h323_leg import H323CallOut
-from gateway.b2bua.events import Alerting, Answer, CallEvent, Release
+from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
 from gateway.sdp.model import SessionDescription
 from gateway.sdp.parse import parse_sdp
 from gateway.sdp.serialize import serialize_sdp
@@ -247,9 +247,21 @@ async def answered_call(peer: PeerProcess, *, fast_start: bool) -> tuple[Leg, An
     await leg.call.start()
     alerting = await leg.next_event()
     assert isinstance(alerting, Alerting)
-    answer = await leg.next_event()
-    assert isinstance(answer, Answer) and answer.sdp is not None
-    return leg, answer
+    return leg, await next_answer(leg)
+
+
+async def next_answer(leg: Leg) -> Answer:
+    """The Answer, after early media when the peer accepted Fast Start in its
+    Alerting (H.323 8.1.7.1): that Progress carries the same media."""
+    event = await leg.next_event()
+    if isinstance(event, Progress):
+        assert event.early_media is not None
+        early = event.early_media
+        event = await leg.next_event()
+        assert isinstance(event, Answer) and event.sdp is not None
+        assert event.sdp.media == early.media
+    assert isinstance(event, Answer) and event.sdp is not None
+    return event
 
 
 def audio_address(sdp: SessionDescription) -> tuple[str, int]:

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from gateway.app.h323_leg import H323CallOut
-from gateway.b2bua.events import Alerting, Answer, Release
+from gateway.b2bua.events import Alerting, Release
 from gateway.h323.call_messages import Released, SetupReceived
 from gateway.h323.codec import TransportAddress
 from tests.interop.conftest import GatewayFactory
@@ -44,6 +44,7 @@ from tests.interop.test_h323_leg import (
     PeerProcess,
     _StructLog,
     audio_address,
+    next_answer,
 )
 
 pytestmark = pytest.mark.interop
@@ -256,8 +257,8 @@ async def answered(leg: SeparateLeg) -> tuple[str, int]:
     """Start the call; Alerting, then an Answer whose audio address is returned."""
     await leg.call.start()
     assert isinstance(await leg.next_event(), Alerting)
-    answer = await leg.next_event()
-    assert isinstance(answer, Answer) and answer.sdp is not None
+    answer = await next_answer(leg)
+    assert answer.sdp is not None
     return audio_address(answer.sdp)
 
 

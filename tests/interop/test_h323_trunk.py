@@ -24,7 +24,7 @@ pytestmark = pytest.mark.interop
 class H323Peer:
     """tests/interop/peers/h323_peer.py as a child process (an MCU)."""
 
-    def __init__(self, workdir: Path, *, mode: str) -> None:
+    def __init__(self, workdir: Path, *extra: str, mode: str) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
             [
@@ -43,6 +43,7 @@ class H323Peer:
                 mode,
                 "--log",
                 str(workdir / "h323-peer.log"),
+                *extra,
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -120,3 +121,47 @@ def test_site_calls_h323_mcu(
     assert callee["media"] == "RTP (trunk policy off)"
     assert callee["packets_in"] > 100 and callee["packets_out"] > 100
     assert record["trunk"] == "mcu323" and record["route"] == "mcu-h323"
+
+
+def test_site_gets_early_media_from_an_h323_mcu(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """Fast Start accepted in Alerting, Connect 3 s later: 180, then 183 with
+    SDP (early media flows, SRTP), then 200 with the same answer."""
+    peer = H323Peer(tmp_path, "--connect-after", "3", mode="faststart")
+
+    def add_trunk(text: str) -> str:
+        route = (
+            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
+            'target = "trunk:mcu323"\n\n'
+        )
+        marker = "[[routes]]\n# Site to site"
+        return text.replace(marker, route + marker) + (
+            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
+            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n'
+        )
+
+    gateway = make_gateway(edit=add_trunk)
+    site = Site(
+        gateway,
+        "xa-early",
+        "register,dial:66123,wait:2,stats,wait:3,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        early = site.wait_for("call", state="early")
+        early_stats = site.wait_for("stats")
+        confirmed = site.wait_for("call", state="confirmed")
+        site.wait_for("call", state="disconnected")
+    finally:
+        site.finish()
+        peer.stop()
+    assert early["status"] in (180, 183)
+    # Before Connect, the MCU already echoed what the site sent: early media.
+    assert early_stats["rx_packets"] > 30, early_stats
+    assert confirmed["status"] == 200
+    statuses = [e["status"] for e in site.events if e["event"] == "call"]
+    assert 183 in statuses, statuses
+    assert gateway.events("call.early_media")
+    (record,) = call_records(gateway)
+    assert record["legs"][0]["media"].startswith("SRTP ")

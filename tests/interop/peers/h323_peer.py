@@ -153,6 +153,8 @@ class PeerCall:
         self.is_h245_started = False
         self.is_fast_start = False
         self.connected_at: float | None = None
+        self.connect_at: float | None = None
+        self.pending_connect: tuple[Any, Any] | None = None
         self.rtp = TransportAddress(host=HOST, port=args.rtp_port)
         self.rtcp = TransportAddress(host=HOST, port=args.rtp_port + 1)
 
@@ -282,9 +284,20 @@ class PeerCall:
             fast_start_accepted=accepted,
             h245_address=address if mode == "separate" and early else None,
         )
+        self.pending_connect = (accepted, address)
+        if self.args.connect_after:
+            # Early media: the accepted Fast Start channels run before Connect.
+            self.connect_at = now + self.args.connect_after
+            return
+        self.connect(now)
+
+    def connect(self, now: float) -> None:
+        assert self.pending_connect is not None
+        accepted, address = self.pending_connect
+        mode, early = self.args.h245, self.args.h245_early
         self.call.connect(
             now,
-            fast_start_accepted=accepted,
+            fast_start_accepted=None if self.args.connect_after else accepted,
             h245_address=address if mode == "separate" and not early else None,
         )
         if address is not None and mode == "facility":
@@ -377,7 +390,12 @@ class PeerCall:
                 self.end_at = now + END_GRACE_S
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.call.next_deadline(), self.h245.next_deadline(), self.end_at]
+        deadlines = [
+            self.call.next_deadline(),
+            self.h245.next_deadline(),
+            self.end_at,
+            self.connect_at,
+        ]
         if self.connected_at is not None:
             deadlines.append(self.connected_at + self.args.hold)
         return min((d for d in deadlines if d is not None), default=None)
@@ -385,6 +403,9 @@ class PeerCall:
     def on_timer(self, now: float) -> None:
         self.call.handle_timeout(now)
         self.h245.handle_timeout(now)
+        if self.connect_at is not None and now >= self.connect_at:
+            self.connect_at = None
+            self.connect(now)
         if self.connected_at is not None and now >= self.connected_at + self.args.hold:
             self.connected_at = None
             self.clear(now)
@@ -535,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
         "--h245", choices=("tunnel", "separate", "facility"), default="tunnel"
     )
     parser.add_argument("--h245-early", action="store_true")
+    parser.add_argument(
+        "--connect-after",
+        type=float,
+        default=0.0,
+        help="send Connect this many seconds after Alerting (early media)",
+    )
     parser.add_argument("--h245-port", type=int, default=0)
     parser.add_argument("--h245-drop", type=float, default=None)
     parser.add_argument("--log", default=None)

@@ -176,8 +176,8 @@ def hold_or_resume(call: SiteCall | None, *, is_hold: bool) -> None:
 
 
 def emit_stats(call: SiteCall | None) -> None:
-    if call is None or call.state != "confirmed":
-        emit(event="stats", error="no confirmed call")
+    if call is None or call.state not in ("confirmed", "early"):
+        emit(event="stats", error="no confirmed or early call")
         return
     info = call.getInfo()
     for index, media in enumerate(info.media):
