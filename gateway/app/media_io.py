@@ -8,6 +8,31 @@ serves. The per-packet path is ``datagram_received`` -> stream -> leg ->
 allocations libsrtp's wrapper makes. Everything else (allocation, bridging,
 re-INVITE updates, release, failure-sample logging, keyframe commands) runs
 off that path from the B2BUA's coroutines on the running loop.
+
+DTMF (RFC 4733 telephone-event), the API for the B2BUA:
+
+* Give each :class:`~gateway.media.relay.MediaLeg` the telephone-event
+  payload type its SDP negotiated (``telephone_event_pt=101``, the type
+  the endpoint sends; ``telephone_event_send_pt`` too if the type it
+  expects from us differs; None, the default, for H.323 legs and legs
+  without telephone-event), and pass
+  ``on_digit=callback`` to :meth:`MediaRelay.bridge` (or ``echo``). The
+  relay calls ``callback(label, digit, duration_ms)`` once per key press
+  that arrives as telephone-event packets on a leg with a type (``label``
+  is that leg's label; ``digit`` one of ``0-9 * # A-D !``). A press whose
+  end packets were lost is reported when the next starts or 0.5 s after its
+  last packet (a loop timer this module keeps). Telephone-event packets are
+  relayed to the other leg only if it has a type too; else they are
+  dropped and the sequence numbers closed up. ``update_leg`` with a new
+  MediaLeg carries a renegotiated type.
+* ``stream.send_digits(toward, digits)`` on the :class:`RelayedStream` that
+  ``bridge`` returns plays digits to leg ``toward`` (``"a"`` or ``"b"``)
+  as telephone-event packets inside the stream the relay sends that leg:
+  same SSRC, continuing sequence numbers and timeline, SRTP-protected like
+  the relayed media, one update every ``interval_ms`` (50 ms, or 20 ms).
+  Digits queue per leg and are paced on the loop; the returned task ends
+  when the last end packet is sent. It raises :class:`LocalMediaError` at
+  once if that leg has no telephone-event type or a digit is invalid.
 """
 
 from __future__ import annotations
@@ -29,10 +54,17 @@ from gateway.media.keyframe import (
     SendPli,
 )
 from gateway.media.ports import PortAllocator
-from gateway.media.relay import Address, LegReport, MediaLeg, RelayStream
+from gateway.media.relay import (
+    Address,
+    DigitCallback,
+    LegReport,
+    MediaLeg,
+    RelayStream,
+)
 from gateway.media.rtp import RtpRewriter
+from gateway.media.telephone_event import event_of_digit
 
-__all__ = ["MediaEndpoint", "MediaRelay"]
+__all__ = ["MediaEndpoint", "MediaRelay", "RelayedStream"]
 
 _Handler = Callable[[bytes, Address, float], None]
 _BIND_ATTEMPTS = 16
@@ -143,6 +175,152 @@ def _same(protocol: _MediaProtocol) -> _MediaProtocol:
 
 def _random_ssrc() -> int:
     return secrets.randbits(32)
+
+
+class RelayedStream(RelayStream):
+    """A :class:`RelayStream` on the running loop: DTMF timers and pacing.
+
+    ``bridge`` and ``echo`` return these. On top of the sans-IO stream it
+    arms the detectors' end timeouts and plays injected digits in time.
+    """
+
+    __slots__ = ("_clock", "_digit_locks", "_event_timer", "_log", "_tasks")
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        log: Any,
+        a: MediaLeg,
+        b: MediaLeg | None,
+        a_to_b: RtpRewriter | None = None,
+        b_to_a: RtpRewriter | None = None,
+        broker: KeyframeBroker | None = None,
+        rtcp_ssrc: int = 0,
+        on_digit: DigitCallback | None = None,
+    ) -> None:
+        super().__init__(
+            a=a,
+            b=b,
+            now=clock(),
+            a_to_b=a_to_b,
+            b_to_a=b_to_a,
+            broker=broker,
+            rtcp_ssrc=rtcp_ssrc,
+            on_digit=_guarded(on_digit, log),
+        )
+        self._clock = clock
+        self._log = log
+        self._event_timer: asyncio.TimerHandle | None = None
+        self._digit_locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_event_deadline = self._arm_event_timer
+
+    def send_digits(
+        self,
+        toward: str,
+        digits: str,
+        *,
+        duration_ms: int = 160,
+        interval_ms: int = 50,
+        gap_ms: int = 100,
+    ) -> asyncio.Task[None]:
+        """Play ``digits`` to leg ``toward`` as RFC 4733 packets; see the module doc.
+
+        Each digit lasts ``duration_ms`` with updates every ``interval_ms``,
+        then ``gap_ms`` of pause. Raises :class:`LocalMediaError` at once if
+        the leg has no telephone-event type or a digit is invalid.
+        """
+        if not digits or gap_ms < 0:
+            raise LocalMediaError("no digits to send, or a negative gap")
+        for digit in digits:
+            event_of_digit(digit)
+        # A dry run checks the leg, duration and interval now, not in the task.
+        self.digit_packets(
+            toward,
+            digits[0],
+            duration_ms=duration_ms,
+            now=self._clock(),
+            interval_ms=interval_ms,
+        )
+        lock = self._digit_locks.setdefault(toward, asyncio.Lock())
+        task = asyncio.get_running_loop().create_task(
+            self._play(lock, toward, digits, duration_ms, interval_ms, gap_ms)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _play(
+        self,
+        lock: asyncio.Lock,
+        toward: str,
+        digits: str,
+        duration_ms: int,
+        interval_ms: int,
+        gap_ms: int,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with lock:
+                for digit in digits:
+                    planned = self.digit_packets(
+                        toward,
+                        digit,
+                        duration_ms=duration_ms,
+                        now=self._clock(),
+                        interval_ms=interval_ms,
+                    )
+                    start = loop.time()
+                    for item in planned:
+                        delay = start + item.offset_s - loop.time()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        self.send_event_packet(toward, item.packet)
+                    await asyncio.sleep(gap_ms / 1000)
+        except Exception:  # Task boundary: log, and the call goes on.
+            self._log.warning("media.dtmf.send_failed", leg=toward, exc_info=True)
+
+    def _arm_event_timer(self, deadline: float | None) -> None:
+        timer = self._event_timer
+        if timer is not None:
+            timer.cancel()
+            self._event_timer = None
+        if deadline is not None:
+            delay = max(0.0, deadline - self._clock())
+            loop = asyncio.get_running_loop()
+            self._event_timer = loop.call_later(delay, self._event_timeout)
+
+    def _event_timeout(self) -> None:
+        self._event_timer = None
+        self.handle_event_timeout(self._clock())
+
+    def _stop(self) -> None:
+        """Cancel timers and digits in flight (the stream is released)."""
+        self.on_event_deadline = _no_timer
+        if self._event_timer is not None:
+            self._event_timer.cancel()
+            self._event_timer = None
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _no_timer(deadline: float | None) -> None:
+    """Timer hook of a released stream: arms nothing."""
+
+
+def _guarded(on_digit: DigitCallback | None, log: Any) -> DigitCallback | None:
+    """Wrap the B2BUA's digit callback: a bug there must not stop the media."""
+    if on_digit is None:
+        return None
+
+    def call(label: str, digit: str, duration_ms: int) -> None:
+        try:
+            on_digit(label, digit, duration_ms)
+        except Exception:  # App boundary on the packet path: log, go on.
+            log.warning("media.dtmf.callback_failed", leg=label, exc_info=True)
+
+    return call
 
 
 class MediaRelay:
@@ -262,12 +440,20 @@ class MediaRelay:
         a_to_b: RtpRewriter | None = None,
         b_to_a: RtpRewriter | None = None,
         broker: KeyframeBroker | None = None,
-    ) -> RelayStream:
-        """Relay between ``a`` (carrying ``a_leg``) and ``b`` both ways."""
-        stream = RelayStream(
+        on_digit: DigitCallback | None = None,
+    ) -> RelayedStream:
+        """Relay between ``a`` (carrying ``a_leg``) and ``b`` both ways.
+
+        ``on_digit(label, digit, duration_ms)`` hears the key presses that
+        arrive as telephone-event packets on a leg with a
+        ``telephone_event_pt`` (see the module doc).
+        """
+        stream = RelayedStream(
+            clock=self._clock,
+            log=self._log,
+            on_digit=on_digit,
             a=a_leg,
             b=b_leg,
-            now=self._clock(),
             a_to_b=a_to_b,
             b_to_a=b_to_a,
             broker=broker,
@@ -284,15 +470,18 @@ class MediaRelay:
         leg: MediaLeg,
         *,
         rewriter: RtpRewriter | None = None,
-    ) -> RelayStream:
+        on_digit: DigitCallback | None = None,
+    ) -> RelayedStream:
         """Send ``leg``'s media back to it, re-protected with our outbound key.
 
         The echo gets its own SSRC unless ``rewriter`` says otherwise.
         """
-        stream = RelayStream(
+        stream = RelayedStream(
+            clock=self._clock,
+            log=self._log,
+            on_digit=on_digit,
             a=leg,
             b=None,
-            now=self._clock(),
             a_to_b=rewriter or RtpRewriter(ssrc=self._ssrc_source()),
             rtcp_ssrc=self._ssrc_source(),
         )
@@ -386,7 +575,9 @@ class MediaRelay:
         self._wired[id(stream)] = (a, b)
 
     def _forget(self, key: int) -> None:
-        self._streams.pop(key, None)
+        stream = self._streams.pop(key, None)
+        if isinstance(stream, RelayedStream):
+            stream._stop()
         self._wired.pop(key, None)
         timer = self._broker_timers.pop(key, None)
         if timer is not None:

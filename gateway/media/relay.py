@@ -21,10 +21,16 @@ it; before the first such packet it sends to the address from SDP. A clear
 RTP leg cannot authenticate, so it latches once, on the first packet from
 the SDP host, and then ignores every other address. Failures are counted
 and sampled (at most one sample per second per leg), never raised.
+
+DTMF (RFC 4733): legs carry their negotiated telephone-event payload type;
+the stream reads key presses out of those packets, drops them toward a leg
+without the type, and injects generated presses into the stream it sends a
+leg. See :class:`RelayStream` and gateway/media/telephone_event.py.
 """
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,13 +50,19 @@ from gateway.media.rtcp import (
     parse_compound,
     serialize_compound,
 )
-from gateway.media.rtp import RTP_HEADER_BYTES, RtpRewriter
+from gateway.media.rtp import RTP_HEADER_BYTES, RtpRewriter, SequenceShift
 from gateway.media.stats import PeerReport, ReceiveStats
+from gateway.media.telephone_event import (
+    ScheduledPacket,
+    TelephoneEventDetector,
+    generate_digit,
+)
 from gateway.srtp.errors import RemoteSrtpError, SrtpFailure
 from gateway.srtp.session import SrtpLeg
 
 __all__ = [
     "Address",
+    "DigitCallback",
     "FailureSample",
     "LegCounters",
     "LegReport",
@@ -61,8 +73,14 @@ __all__ = [
 
 Address = tuple[str, int]
 SendTo = Callable[[bytes, Address], None]
+DigitCallback = Callable[[str, str, int], None]
+"""``on_digit(label, digit, duration_ms)``: a key press read from a leg."""
 _SAMPLE_INTERVAL_S = 1.0
 _SAMPLES_KEPT = 16
+_NO_PT = -1  # A payload type no packet carries (they are 0..127).
+_SEQ_MOD = 1 << 16
+_TS_MOD = 1 << 32
+_SEQ = struct.Struct("!H")
 
 
 def _clear(packet: bytes) -> bytes:
@@ -71,6 +89,10 @@ def _clear(packet: bytes) -> bytes:
 
 def _unattached(packet: bytes, address: Address) -> None:
     """Stand-in sender until the app attaches the leg's socket: drops."""
+
+
+def _no_deadline(deadline: float | None) -> None:
+    """Stand-in timer hook until the app sets one: detectors never time out."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +116,8 @@ class LegCounters:
         "bytes_in",
         "bytes_out",
         "dropped_no_destination",
+        "events_dropped",
+        "events_injected",
         "failure_samples",
         "foreign_packets",
         "latch_changes",
@@ -124,6 +148,10 @@ class LegCounters:
         """Clear-RTP packets from an address the leg does not accept."""
         self.protect_failures = 0
         self.dropped_no_destination = 0
+        self.events_dropped = 0
+        """Telephone-event packets from this leg not relayed (no PT beyond)."""
+        self.events_injected = 0
+        """Telephone-event packets the relay generated toward this leg."""
         self.latch_changes = 0
         self.latched_rtp: Address | None = None
         self.latched_rtcp: Address | None = None
@@ -178,6 +206,14 @@ class MediaLeg:
     ``remote_rtp``/``remote_rtcp`` are the addresses from SDP (IP literals);
     RTCP defaults to RTP+1, or to the RTP address with ``rtcp_mux``
     (RFC 5761). ``clock_rate`` is the RTP clock of the stream (jitter).
+    ``telephone_event_pt`` is the payload type this leg's endpoint sends
+    telephone-event with (RFC 4733 §7.1.1; None if the leg did not
+    negotiate it): packets of that type from the leg are read for digits.
+    ``telephone_event_send_pt`` is the type the endpoint expects from us
+    (RFC 3264 §6.1: it may differ on a leg the gateway offered), used for
+    events relayed or injected toward the leg; it defaults to
+    ``telephone_event_pt``. Events share the audio's RTP clock,
+    ``clock_rate``.
     """
 
     __slots__ = (
@@ -199,6 +235,8 @@ class MediaLeg:
         "sendto_rtcp",
         "sendto_rtp",
         "stats",
+        "telephone_event_pt",
+        "telephone_event_send_pt",
     )
 
     def __init__(
@@ -210,7 +248,18 @@ class MediaLeg:
         rtcp_mux: bool,
         label: str = "",
         clock_rate: int = 90000,
+        telephone_event_pt: int | None = None,
+        telephone_event_send_pt: int | None = None,
     ) -> None:
+        if telephone_event_send_pt is None:
+            telephone_event_send_pt = telephone_event_pt
+        if any(
+            pt is not None and not 0 <= pt < 128
+            for pt in (telephone_event_pt, telephone_event_send_pt)
+        ):
+            raise LocalMediaError("telephone-event payload type must fit 7 bits")
+        self.telephone_event_pt = telephone_event_pt
+        self.telephone_event_send_pt = telephone_event_send_pt
         self.crypto = crypto
         self.label = label
         self.rtcp_mux = rtcp_mux
@@ -430,9 +479,21 @@ class _Path:
     Inlines :meth:`MediaLeg.receive_rtp` and :meth:`MediaLeg.send_rtp`
     because each Python call costs about 5% of the relay's budget per packet
     (measured: see bench/bench_relay.py); the slow cases go back to the leg.
+    Telephone-event packets leave the hot path after one payload-type
+    compare (``event_pt`` is -1, which no packet carries, when the source
+    leg has no telephone-event type).
     """
 
-    __slots__ = ("dst", "rewriter", "src", "stream")
+    __slots__ = (
+        "detector",
+        "dst",
+        "event_pt",
+        "forward_event_pt",
+        "own_sequence",
+        "rewriter",
+        "src",
+        "stream",
+    )
 
     def __init__(
         self,
@@ -445,6 +506,25 @@ class _Path:
         self.src = src
         self.dst = dst
         self.rewriter = rewriter
+        self.detector: TelephoneEventDetector | None = None
+        self.event_pt = _NO_PT
+        self.forward_event_pt = _NO_PT
+        # Our own numbering, for digits injected before any packet from the
+        # source gave us a stream to continue (RFC 3550 §5.1: random start).
+        self.own_sequence = stream.rtcp_ssrc & 0x7FFF
+        self.configure_events()
+
+    def configure_events(self) -> None:
+        """Read the legs' telephone-event types (again, after a re-INVITE)."""
+        src, dst = self.src, self.dst
+        src_pt, dst_pt = src.telephone_event_pt, dst.telephone_event_send_pt
+        self.event_pt = _NO_PT if src_pt is None else src_pt
+        self.forward_event_pt = _NO_PT if dst_pt is None else dst_pt
+        detector = self.detector
+        if src_pt is not None and (
+            detector is None or detector.clock_rate != src.clock_rate
+        ):
+            self.detector = TelephoneEventDetector(clock_rate=src.clock_rate)
 
     def rtp(self, data: bytes, source: Address, now: float) -> None:
         src = self.src
@@ -462,6 +542,11 @@ class _Path:
         counters.bytes_in += len(data)
         src.stats.update(plain, now)
         self.stream.last_packet_at = now
+        if plain[1] & 0x7F == self.event_pt:
+            event = self.telephone_event(plain, now)
+            if event is None:
+                return
+            plain = event
         rewriter = self.rewriter
         if rewriter is not None:
             plain = rewriter.rewrite(plain)
@@ -480,6 +565,87 @@ class _Path:
         counters.packets_out += 1
         counters.bytes_out += len(out)
 
+    def telephone_event(self, plain: bytes, now: float) -> bytes | None:
+        """Read a telephone-event packet for digits; return what to relay.
+
+        Relayed (with the far leg's payload type) if the far leg negotiated
+        telephone-event; otherwise dropped, and the sequence numbers of the
+        packets after it close the gap, so the far end sees no loss.
+        """
+        detector = self.detector
+        if detector is not None:
+            detector.receive_packet(plain, now)
+            self.stream.report_digits(self.src.label, detector)
+        forward = self.forward_event_pt
+        if forward == _NO_PT:
+            self.src.counters.events_dropped += 1
+            self.shift_sequence(-1)
+            return None
+        if forward != plain[1] & 0x7F:
+            return bytes((plain[0], (plain[1] & 0x80) | forward)) + plain[2:]
+        return plain
+
+    def shift_sequence(self, delta: int) -> None:
+        """Move the outgoing sequence numbers by ``delta`` from now on.
+
+        The path keeps a :class:`SequenceShift` rewriter from then on (its
+        cost per packet: bench/bench_relay_path.py). A packet reordered
+        across the shift leaves with a number already used: libsrtp refuses
+        it (``protect_failures``) or a clear-RTP receiver drops it as a
+        duplicate; either way one late packet is lost.
+        """
+        rewriter = self.rewriter
+        if rewriter is None:
+            rewriter = self.rewriter = SequenceShift()
+        rewriter.seq_offset = (rewriter.seq_offset + delta) % _SEQ_MOD
+
+    def outgoing_ssrc(self) -> int | None:
+        """SSRC of the stream this path sends, or None before any packet."""
+        rewriter = self.rewriter
+        if rewriter is not None and rewriter.ssrc is not None:
+            return rewriter.ssrc
+        return self.src.stats.ssrc
+
+    def event_origin(self, now: float) -> tuple[int, int]:
+        """SSRC and RTP timestamp at ``now`` of the stream this path sends.
+
+        The source's timeline, extrapolated from its last packet and moved
+        by the rewriter's offset; our own SSRC and timeline if nothing was
+        received yet.
+        """
+        ssrc = self.outgoing_ssrc()
+        source_ts = self.src.stats.timestamp_at(now)
+        if ssrc is None or source_ts is None:
+            own = self.stream.rtcp_ssrc
+            return own, (round(now * self.dst.clock_rate) + own) % _TS_MOD
+        rewriter = self.rewriter
+        ts_offset = 0 if rewriter is None else rewriter.ts_offset
+        return ssrc, (source_ts + ts_offset) % _TS_MOD
+
+    def inject(self, packet: bytes) -> None:
+        """Send a generated packet with the next sequence number of its SSRC.
+
+        Continuing the relayed stream: the number after the highest one
+        sent, and every later relayed packet moves up by one (RFC 3550
+        §5.1: one sequence per SSRC, and libsrtp refuses to protect an
+        index twice). Raises :class:`LocalMediaError` for a runt.
+        """
+        if len(packet) < RTP_HEADER_BYTES:
+            raise LocalMediaError("generated RTP packet too short")
+        ssrc = int.from_bytes(packet[8:12], "big")
+        stats = self.src.stats
+        if stats.ssrc is not None and ssrc == self.outgoing_ssrc():
+            rewriter = self.rewriter
+            offset = 0 if rewriter is None else rewriter.seq_offset
+            sequence = (stats.max_seq + offset + 1) % _SEQ_MOD
+            self.shift_sequence(1)
+        else:
+            sequence = self.own_sequence
+            self.own_sequence = (sequence + 1) % _SEQ_MOD
+        dst = self.dst
+        dst.counters.events_injected += 1
+        dst.send_rtp(packet[:2] + _SEQ.pack(sequence) + packet[4:])
+
 
 class RelayStream:
     """Two legs relayed both ways, or one leg echoed back to itself.
@@ -489,7 +655,28 @@ class RelayStream:
     echo its own SSRC so the endpoint does not see its own SSRC come back
     (RFC 3550 §8.2 loop detection). ``broker`` (keys ``"a"``/``"b"``), if
     given, takes PLI/FIR out of relayed RTCP and decides what to send.
-    ``rtcp_ssrc`` is the SSRC the relay uses for RTCP of its own.
+    ``rtcp_ssrc`` is the SSRC the relay uses for RTCP of its own (and for
+    digits injected before the far side sent any media).
+
+    DTMF (RFC 4733), for legs with a ``telephone_event_pt``:
+
+    * Detection: each telephone-event packet from such a leg feeds that
+      direction's :class:`~gateway.media.telephone_event.TelephoneEventDetector`
+      and each key press calls ``on_digit(leg.label, digit, duration_ms)``
+      once (digits ``0-9 * # A-D``, ``!`` for flash). The packet is relayed
+      if the other leg has a telephone-event type too (rewritten to that
+      type), else dropped with the later sequence numbers closing the gap.
+      A press whose end packets were all lost is reported when the next one
+      starts or at the detector's deadline: the app learns deadlines through
+      ``on_event_deadline(deadline_or_none)`` (called after every
+      telephone-event packet) and calls :meth:`handle_event_timeout`.
+    * Injection: :meth:`digit_packets` plans one press toward a leg in the
+      stream the relay sends it (same SSRC, timestamp now on its timeline)
+      and :meth:`send_event_packet` sends each planned packet, at its
+      ``offset_s``, with the next sequence number; the app does the pacing.
+
+    ``on_digit`` and ``on_event_deadline`` are called on the packet path and
+    must not raise.
     """
 
     __slots__ = (
@@ -501,6 +688,8 @@ class RelayStream:
         "is_echo",
         "is_on_hold",
         "last_packet_at",
+        "on_digit",
+        "on_event_deadline",
         "rtcp_ssrc",
     )
 
@@ -514,14 +703,17 @@ class RelayStream:
         b_to_a: RtpRewriter | None = None,
         broker: KeyframeBroker | None = None,
         rtcp_ssrc: int = 0,
+        on_digit: DigitCallback | None = None,
     ) -> None:
         self.is_echo = b is None
         self.a = a
         self.b = a if b is None else b
-        self._ab = _Path(self, self.a, self.b, a_to_b)
-        self._ba = _Path(self, self.b, self.a, b_to_a)
         self.broker = broker
         self.rtcp_ssrc = rtcp_ssrc
+        self.on_digit = on_digit
+        self.on_event_deadline: Callable[[float | None], None] = _no_deadline
+        self._ab = _Path(self, self.a, self.b, a_to_b)
+        self._ba = _Path(self, self.b, self.a, b_to_a)
         self.last_packet_at = now
         self.is_on_hold = False
 
@@ -546,6 +738,8 @@ class RelayStream:
             self.a = self._ab.src = self._ba.dst = leg
         if side == "b" or self.is_echo:
             self.b = self._ab.dst = self._ba.src = leg
+        self._ab.configure_events()
+        self._ba.configure_events()
         self.last_packet_at = now  # A new offer/answer starts a new timeout.
 
     @property
@@ -575,6 +769,85 @@ class RelayStream:
     def rtp_from_b(self) -> Callable[[bytes, Address, float], None]:
         """Per-packet handler of RTP arriving on leg b's port."""
         return self._ba.rtp
+
+    # --- DTMF (RFC 4733) ------------------------------------------------------
+
+    def report_digits(self, label: str, detector: TelephoneEventDetector) -> None:
+        """Hand a detector's digits to ``on_digit`` and tell the app its deadline."""
+        on_digit = self.on_digit
+        for found in detector.pop_events():
+            if on_digit is not None:
+                on_digit(label, found.digit, found.duration_ms)
+        self.on_event_deadline(self.event_deadline())
+
+    def event_deadline(self) -> float | None:
+        """When an unfinished key press times out (either direction), or None."""
+        deadlines = [
+            deadline
+            for path in (self._ab, self._ba)
+            if path.detector is not None
+            and (deadline := path.detector.next_deadline()) is not None
+        ]
+        return min(deadlines, default=None)
+
+    def handle_event_timeout(self, now: float) -> None:
+        """Report key presses whose end packets never came (RFC 4733 §2.5.2)."""
+        for path in (self._ab, self._ba):
+            detector = path.detector
+            if detector is not None:
+                detector.handle_timeout(now)
+                self.report_digits(path.src.label, detector)
+
+    def digit_packets(
+        self,
+        toward: str,
+        digit: str,
+        *,
+        duration_ms: int,
+        now: float,
+        interval_ms: int = 50,
+        volume: int = 10,
+    ) -> tuple[ScheduledPacket, ...]:
+        """Plan one key press toward leg ``toward`` (RFC 4733 §2.5.1).
+
+        The packets carry the SSRC of the stream the relay sends that leg,
+        the RTP timestamp of that stream at ``now`` (the press starts now)
+        and the leg's telephone-event type; their sequence numbers are
+        placeholders that :meth:`send_event_packet` replaces. Send each at
+        its ``offset_s`` after ``now``. Raises :class:`LocalMediaError` if
+        the leg has no telephone-event type or for a bad digit or duration.
+        """
+        path = self._path_to(toward)
+        dst = path.dst
+        payload_type = dst.telephone_event_send_pt
+        if payload_type is None:
+            raise LocalMediaError(f"leg {toward!r} has no telephone-event type")
+        ssrc, timestamp = path.event_origin(now)
+        return generate_digit(
+            digit=digit,
+            duration_ms=duration_ms,
+            payload_type=payload_type,
+            ssrc=ssrc,
+            sequence=0,
+            timestamp=timestamp,
+            clock_rate=dst.clock_rate,
+            interval_ms=interval_ms,
+            volume=volume,
+        )
+
+    def send_event_packet(self, toward: str, packet: bytes) -> None:
+        """Send a packet from :meth:`digit_packets` to leg ``toward`` now.
+
+        It gets the next sequence number of the relayed stream (protected
+        with the leg's SRTP key if it has one) and the relayed packets after
+        it move up by one.
+        """
+        self._path_to(toward).inject(packet)
+
+    def _path_to(self, side: str) -> _Path:
+        """The path whose packets go to leg ``side`` (the echo's in echo mode)."""
+        self.leg(side)  # Raises for an unknown side.
+        return self._ab if side == "b" or self.is_echo else self._ba
 
     def rtcp_from_a(self, data: bytes, source: Address, now: float) -> None:
         """Relay (or consume) an RTCP packet that arrived on leg a's ports."""

@@ -19,6 +19,7 @@ __all__ = [
     "RTP_HEADER_BYTES",
     "RtpHeader",
     "RtpRewriter",
+    "SequenceShift",
     "is_rtcp",
     "parse_header",
     "payload_offset",
@@ -30,6 +31,8 @@ _RTP_VERSION = 2
 _SEQ_MOD = 1 << 16
 _TS_MOD = 1 << 32
 _SEQ_TS_SSRC = struct.Struct("!HII")
+_SEQ = struct.Struct("!H")
+_SEQ_TS = struct.Struct("!HI")
 
 
 def is_rtcp(packet: bytes) -> bool:
@@ -172,3 +175,25 @@ class RtpRewriter:
             return
         self.seq_offset = (self.last_sequence + 1 - next_sequence) % _SEQ_MOD
         self.ts_offset = (self.last_timestamp + ts_step - next_timestamp) % _TS_MOD
+
+
+class SequenceShift(RtpRewriter):
+    """An :class:`RtpRewriter` with a fast case for sequence offsets alone.
+
+    The relay gives a stream one when it must renumber packets (DTMF
+    dropped or injected, see relay.py). Same results as the general
+    rewrite, which it falls back to once an SSRC or timestamp offset is
+    set; about half its cost per packet (bench/bench_relay_path.py).
+    """
+
+    __slots__ = ()
+
+    def rewrite(self, packet: bytes) -> bytes:
+        """Return ``packet`` with the configured header changes applied."""
+        if self.ssrc is not None or self.ts_offset or len(packet) < RTP_HEADER_BYTES:
+            return RtpRewriter.rewrite(self, packet)
+        sequence, timestamp = _SEQ_TS.unpack_from(packet, 2)
+        sequence = (sequence + self.seq_offset) % _SEQ_MOD
+        self.last_sequence = sequence
+        self.last_timestamp = timestamp
+        return packet[:2] + _SEQ.pack(sequence) + packet[4:]

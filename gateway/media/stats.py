@@ -178,6 +178,17 @@ class ReceiveStats:
         """Expected minus received, clamped to 24 signed bits (RFC 3550 A.3)."""
         return _clamp_lost(self.expected - self.received)
 
+    def timestamp_at(self, now: float) -> int | None:
+        """The source's RTP timestamp at ``now``, extrapolated from its last packet.
+
+        The relative transit time of the last packet (A.8) maps arrival
+        time to the source's timeline; None before any packet.
+        """
+        transit = self._transit
+        if transit is None:
+            return None
+        return round(now * self._clock_rate - transit) % _TS_MOD
+
     def note_sender_report(self, ntp_timestamp: int, now: float) -> None:
         """Remember an SR's NTP time for the LSR/DLSR fields (RFC 3550 §6.4.1)."""
         self._last_sr = (ntp_timestamp >> 16) & 0xFFFFFFFF
