@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -60,6 +61,7 @@ from gateway.b2bua.events import (
     Release,
     Setup,
 )
+from gateway.b2bua.h323_media import telephone_event_of, with_telephone_event
 from gateway.b2bua.leg_media import (
     LegPolicy,
     MediaSecurity,
@@ -80,6 +82,7 @@ from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, statu
 from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
 from gateway.h323.q850 import sip_status_to_cause
+from gateway.media.errors import LocalMediaError
 from gateway.media.keyframe import is_picture_fast_update
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
@@ -473,6 +476,8 @@ class CallService:
             callee.offer = make_offer(
                 call.caller.offer, ports(callee), callee.policy, plain=plain
             )
+            if call.caller.h323 is not None:  # User input <-> RFC 4733.
+                callee.offer = with_telephone_event(callee.offer)
         if call.is_ended:
             return  # Cancelled while we were connecting.
         target = callee_target(callee, self._sip.registrar, self._domain, time.time())
@@ -529,7 +534,7 @@ class CallService:
         elif isinstance(event, Release):
             self._callee_failed(call, event)
         elif isinstance(event, Dtmf) and not call.is_ended:
-            self.send_dtmf(call.caller, event.digits)
+            self.send_dtmf(call, call.caller, event.digits)
 
     def on_callee_event(self, call: Call, event: CallEvent) -> None:
         """What a non-SIP callee leg (H.323) reports."""
@@ -681,6 +686,13 @@ class CallService:
         formats = [
             [f.format for f in s.formats] if s.is_accepted else None for s in agreed
         ]
+        if callee.h323 is not None:
+            # The gateway turns RFC 4733 into H.245 user input: keep the
+            # caller's telephone-event although the H.323 side has none.
+            for index, chosen in enumerate(formats):
+                event = telephone_event_of(caller.offer, index)
+                if chosen is not None and event is not None:
+                    chosen.append(event)
         caller.answer = make_answer(
             caller.offer, ports(caller), caller.policy, formats=formats
         )
@@ -726,11 +738,26 @@ class CallService:
                     b_ep,
                     self._media_leg(b, "callee"),
                     broker=self.keyframes.broker_for(call, a.index),
+                    on_digit=functools.partial(self._on_rtp_digit, call),
                 )
                 call.relay_streams[a.index] = relayed
                 self.keyframes.track(call, a.index, relayed)
 
+    def _on_rtp_digit(
+        self, call: Call, label: str, digit: str, duration_ms: int
+    ) -> None:
+        """A key press in RFC 4733 packets: toward an H.323 leg, user input.
+
+        Between two legs with telephone-event the relay forwards the packets.
+        """
+        other = call.callee if label == "caller" else call.caller
+        if other is not None and other.h323 is not None and not call.is_ended:
+            self._log.info("call.dtmf", call=call.call_ref, to=other.name, digit=digit)
+            other.h323.send_user_input(digit)
+
     def _media_leg(self, stream: LegStream, label: str) -> MediaLeg:
+        events = [pts for pts in stream.payload_types if pts[0] == "telephone-event"]
+        sends_pt, expects_pt = events[0][1:] if events else (None, None)
         crypto = None
         if stream.keys is not None:
             crypto = SrtpLeg.from_sdes(
@@ -743,6 +770,8 @@ class CallService:
             rtcp_mux=stream.rtcp_mux,
             label=label,
             clock_rate=stream.clock_rate,
+            telephone_event_pt=sends_pt,
+            telephone_event_send_pt=expects_pt,
         )
 
     # -- answering and in-dialog requests ------------------------------------
@@ -970,13 +999,25 @@ class CallService:
             assert event.sdp is not None  # The H.323 leg's channels, as SDP.
             caller_answer(self, call, event.sdp)
         elif isinstance(event, Dtmf) and call.callee is not None:
-            self.send_dtmf(call.callee, event.digits)
+            self.send_dtmf(call, call.callee, event.digits)
 
-    def send_dtmf(self, leg: CallLeg, digits: str) -> None:
-        """Digits toward ``leg``: H.245 user input, or SIP INFO dtmf-relay."""
+    def send_dtmf(self, call: Call, leg: CallLeg, digits: str) -> None:
+        """Digits toward ``leg``: H.245 user input on H.323; on SIP, RFC 4733
+        packets in its audio when it took telephone-event, else INFO."""
         if leg.h323 is not None:
             leg.h323.send_user_input(digits)
             return
+        toward = "a" if leg is call.caller else "b"
+        for index, stream in call.relay_streams.items():
+            if leg.streams[index].kind != "audio":
+                continue
+            try:
+                stream.send_digits(toward, digits)
+            except LocalMediaError:
+                break  # No telephone-event on this leg: SIP INFO below.
+            self._log.info("call.dtmf", call=call.call_ref, to=leg.name, rfc4733=True)
+            return
+        self._log.info("call.dtmf", call=call.call_ref, to=leg.name, rfc4733=False)
         for digit in digits:
             body = f"Signal={digit}\r\nDuration=160\r\n".encode()
             self.send_info(leg, "application/dtmf-relay", body)

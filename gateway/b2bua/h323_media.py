@@ -595,3 +595,50 @@ def answer_for_h323_peer(
         origin=last_remote.origin.next_version(),
         media=tuple(media),
     )
+
+
+# -- DTMF across H.323 (H.245 user input <-> RFC 4733) ----------------------------
+
+TELEPHONE_EVENT = "telephone-event"
+
+
+def telephone_event_of(sdp: SessionDescription, index: int) -> MediaFormat | None:
+    """The telephone-event format of m-line ``index`` (RFC 4733 §7.1.1), if any."""
+    described = stream_from_sdp(sdp, index)
+    if described is None:
+        return None
+    return next(
+        (f for f in described.formats if f.name.lower() == TELEPHONE_EVENT), None
+    )
+
+
+def with_telephone_event(sdp: SessionDescription) -> SessionDescription:
+    """``sdp`` whose audio m-lines also offer telephone-event/8000 (0-15).
+
+    An H.323 peer keys digits as H.245 user input, which the gateway turns
+    into RFC 4733 events toward the SIP side: offering telephone-event there
+    lets the SIP endpoint send and receive its digits in the audio.
+    """
+    media: list[MediaDescription] = []
+    for index, line in enumerate(sdp.media):
+        if (
+            line.kind != "audio"
+            or line.port == 0
+            or telephone_event_of(sdp, index) is not None
+        ):
+            media.append(line)
+            continue
+        used = {int(f) for f in line.formats if f.isdigit()}
+        pt = next(p for p in (101, *range(96, 128)) if p not in used)
+        media.append(
+            dataclasses.replace(
+                line,
+                formats=(*line.formats, str(pt)),
+                attributes=(
+                    *line.attributes,
+                    Attribute(name="rtpmap", value=f"{pt} {TELEPHONE_EVENT}/8000"),
+                    Attribute(name="fmtp", value=f"{pt} 0-15"),
+                ),
+            )
+        )
+    return dataclasses.replace(sdp, media=tuple(media))

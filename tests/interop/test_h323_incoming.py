@@ -93,15 +93,16 @@ def test_h323_call_reaches_a_site(
     Fast start: the Setup's fastStart becomes the INVITE's offer.  Slow start:
     the INVITE has no SDP, the site offers in its 200 and H.245 opens the
     channels (late offer <-> slow start).  The H.323 caller's
-    userInputIndication reaches the site as SIP INFO; the caller's Release
-    Complete becomes BYE to the site.
+    userInputIndication reaches the site as RFC 4733 events (the gateway
+    offers the site telephone-event) and the site's RFC 4733 digits reach the
+    caller as userInputIndication; the caller's Release Complete becomes BYE.
     """
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port)
     site = Site(
         gateway,
         "xa-in",
-        "register,await_call,wait:2,stats,await_end:20",
+        "register,await_call,wait:2,dtmf4733:4,stats,await_end:20",
         media_port=CALLEE_MEDIA_PORT,
     )
     site.wait_for("reg", code=200)
@@ -138,7 +139,11 @@ def test_h323_call_reaches_a_site(
     assert code == 0
     assert released["received"] > 100 and released["sent"] > 100  # ...after audio.
     assert stats["rx_packets"] > 50 and stats["tx_packets"] > 50, stats
-    assert dtmf["digit"] == "7"
+    # userInputIndication -> RFC 4733 in the site's SRTP audio (PJSUA method 0),
+    # and the site's RFC 4733 -> userInputIndication.
+    assert dtmf["digit"] == "7" and dtmf["method"] == 0, dtmf
+    (user_input,) = [e for e in caller.events if e["event"] == "user_input"]
+    assert user_input["digits"] == "4"
     (record,) = call_records(gateway)
     caller_leg, callee_leg = record["legs"]
     assert caller_leg["protocol"] == "h323"

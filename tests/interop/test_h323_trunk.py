@@ -165,3 +165,44 @@ def test_site_gets_early_media_from_an_h323_mcu(
     assert gateway.events("call.early_media")
     (record,) = call_records(gateway)
     assert record["legs"][0]["media"].startswith("SRTP ")
+
+
+def test_rfc4733_dtmf_and_user_input_cross_the_gateway(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """Site RFC 4733 -> H.245 userInputIndication; MCU userInputIndication ->
+    RFC 4733 packets in the site's SRTP audio (the site took telephone-event)."""
+    peer = H323Peer(tmp_path, "--dtmf", "9", mode="faststart")
+
+    def add_trunk(text: str) -> str:
+        route = (
+            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
+            'target = "trunk:mcu323"\n\n'
+        )
+        marker = "[[routes]]\n# Site to site"
+        return text.replace(marker, route + marker) + (
+            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
+            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n'
+        )
+
+    gateway = make_gateway(edit=add_trunk)
+    site = Site(
+        gateway,
+        "xa-4733",
+        "register,call:66123,wait:2,dtmf4733:3,wait:1,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        received = site.wait_for("dtmf_received")
+        site.wait_for("call", state="disconnected")
+        user_input = peer.wait_for("user_input")
+    finally:
+        site.finish()
+        peer.stop()
+    assert received["digit"] == "9" and received["method"] == 0  # 0: RFC 2833/4733
+    assert user_input["digits"] == "3"
+    sent = gateway.events("call.dtmf")
+    assert {"to": "callee", "digit": "3"}.items() <= sent[-1].items() or any(
+        e.get("digit") == "3" and e["to"] == "callee" for e in sent
+    ), sent
+    assert any(e["to"] == "caller" and e["rfc4733"] is True for e in sent), sent

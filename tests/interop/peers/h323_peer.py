@@ -154,6 +154,7 @@ class PeerCall:
         self.is_fast_start = False
         self.connected_at: float | None = None
         self.connect_at: float | None = None
+        self.dtmf_at: float | None = None
         self.pending_connect: tuple[Any, Any] | None = None
         self.rtp = TransportAddress(host=HOST, port=args.rtp_port)
         self.rtcp = TransportAddress(host=HOST, port=args.rtp_port + 1)
@@ -303,6 +304,8 @@ class PeerCall:
         if address is not None and mode == "facility":
             self.call.start_h245(address, now)
         self.connected_at = now
+        if self.args.dtmf:
+            self.dtmf_at = now + 1.0  # User input once H.245 is up.
         self.emit(event="connected", fast_start=self.is_fast_start)
 
     def h245_address(self, event: SetupReceived) -> TransportAddress | None:
@@ -395,6 +398,7 @@ class PeerCall:
             self.h245.next_deadline(),
             self.end_at,
             self.connect_at,
+            self.dtmf_at,
         ]
         if self.connected_at is not None:
             deadlines.append(self.connected_at + self.args.hold)
@@ -403,6 +407,10 @@ class PeerCall:
     def on_timer(self, now: float) -> None:
         self.call.handle_timeout(now)
         self.h245.handle_timeout(now)
+        if self.dtmf_at is not None and now >= self.dtmf_at:
+            self.dtmf_at = None
+            self.h245.send_user_input(self.args.dtmf, now=now)
+            self.emit(event="dtmf_sent", digits=self.args.dtmf)
         if self.connect_at is not None and now >= self.connect_at:
             self.connect_at = None
             self.connect(now)
@@ -556,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         "--h245", choices=("tunnel", "separate", "facility"), default="tunnel"
     )
     parser.add_argument("--h245-early", action="store_true")
+    parser.add_argument(
+        "--dtmf", default="", help="userInputIndication 1 s after Connect"
+    )
     parser.add_argument(
         "--connect-after",
         type=float,

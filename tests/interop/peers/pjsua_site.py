@@ -15,7 +15,8 @@ answered), await_ringing (wait until an incoming call is ringing), dial:USER
 call_another:USER (place one more call, keeping the current one up, and print
 a "call_another" event with its final state and status), hold (re-INVITE
 with a=sendonly), unhold (re-INVITE with a=sendrecv), info (SIP INFO
-picture_fast_update, RFC 5168), dtmf:DIGITS (DTMF in SIP INFO),
+picture_fast_update, RFC 5168), dtmf:DIGITS (DTMF in SIP INFO), dtmf4733:DIGITS
+(DTMF as RFC 4733 telephone-event in the audio),
 call_late:USER (like call, but the INVITE has no SDP: a late offer).
 """
 
@@ -325,11 +326,16 @@ def main() -> int:
                 time.monotonic() + 15,
                 call_state_in(account, "early", "confirmed", "disconnected"),
             )
-        elif name == "dtmf":  # DTMF as SIP INFO (application/dtmf-relay).
+        elif name in ("dtmf", "dtmf4733"):
+            # DTMF as SIP INFO (application/dtmf-relay), or RFC 4733 in RTP.
             if account.call is not None:
                 param = pj.CallSendDtmfParam()
                 param.digits = value
-                param.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+                param.method = (
+                    pj.PJSUA_DTMF_METHOD_SIP_INFO
+                    if name == "dtmf"
+                    else pj.PJSUA_DTMF_METHOD_RFC2833
+                )
                 account.call.sendDtmf(param)
             pump(ep, time.monotonic() + 1)
         elif name == "info":
