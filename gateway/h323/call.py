@@ -242,7 +242,11 @@ class H225Call:
             payloads = self._framer.receive_data(data)
         except RemoteH323Error as exc:
             self._framer = None
-            self._fail(exc.q931_cause or CAUSE_INVALID_MESSAGE, str(exc), None, now)
+            if self._state is CallState.RELEASED:
+                self._events.append(MessageDropped(reason=str(exc)))
+            else:
+                cause = exc.q931_cause or CAUSE_INVALID_MESSAGE
+                self._fail(cause, str(exc), None, now)
             return
         for payload in payloads:
             self.receive_q931(payload, now)
@@ -250,24 +254,39 @@ class H225Call:
     def receive_eof(self, now: float) -> None:
         """The TCP connection closed: clear the call (H.323 section 8.5).
 
-        A partial TPKT left in the buffer is reported as a protocol error.
+        A partial TPKT left in the buffer is a protocol error: while the call
+        is up, Release Complete (cause 95) tells the peer why before we close
+        our half of the connection.
         """
-        if self._framer is not None and self._framer.buffered_size_bytes:
-            reason = "connection closed inside a TPKT"
+        framer, self._framer = self._framer, None
+        if self._state is CallState.RELEASED:
+            return
+        if framer is not None and framer.buffered_size_bytes:
+            # A Setup cut short still names its call reference: answer on it.
+            partial = framer.partial_payload
+            if self._has_call() or q931.peek_header(partial) is not None:
+                reason = "connection closed inside a TPKT"
+                self._fail(CAUSE_INVALID_MESSAGE, reason, partial, now)
+                return
             self._events.append(
                 ProtocolErrorDetected(
-                    cause=CAUSE_INVALID_MESSAGE, reason=reason, is_call_cleared=True
+                    cause=CAUSE_INVALID_MESSAGE,
+                    reason="connection closed inside a TPKT header",
+                    is_call_cleared=True,
                 )
             )
-        self._framer = None
-        if self._state is not CallState.RELEASED:
-            self._enter_released(CAUSE_TEMPORARY_FAILURE, None, is_local=False)
+        self._enter_released(CAUSE_TEMPORARY_FAILURE, None, is_local=False)
 
     def receive_q931(self, payload: bytes, now: float) -> None:
         """Handle one Q.931 message (a TPKT payload), never raising.
 
-        Undecodable messages clear the call with the error's cause; a message
-        type unknown to Q.931 is answered with Status (section 5.8.5).
+        Q.931 section 5.8 in order of precedence: messages with a foreign
+        protocol discriminator, too short or with a malformed call reference
+        are ignored (5.8.1-5.8.3.1); an unknown message type is answered with
+        Status 97 (5.8.4); a Setup for a call in progress is ignored
+        (5.8.3.2 f); other undecodable messages clear the call with the
+        error's cause, except Release Complete, which is never answered
+        (5.8.6.1).
         """
         if self._state is CallState.RELEASED:
             self._events.append(MessageDropped(reason="call already released"))
@@ -275,19 +294,27 @@ class H225Call:
         try:
             message = q931.decode(payload)
         except RemoteH323Error as exc:
-            cause = exc.q931_cause or CAUSE_INVALID_MESSAGE
-            if cause == CAUSE_MESSAGE_TYPE_NONEXISTENT and self._has_call():
-                self._answer_status(cause, str(exc))
-            else:
-                self._fail(cause, str(exc), payload, now)
+            self._on_undecodable(exc, payload, now)
             return
         if not self._is_our_call(message):
             return
+        if message.message_type is MessageType.SETUP and (
+            self._has_call() or message.is_from_destination
+        ):
+            # Q.931 section 5.8.3.2 e) and f): a Setup with the flag of the
+            # destination, or for a call in progress, is ignored.
+            self._events.append(MessageDropped(reason="Setup for a call in progress"))
+            return
         try:
             received = _Received(message=message, body=_decode_body(message))
+        except RemoteH323Error as exc:
+            self._on_bad_body(message, exc, now)
+            return
+        try:
             self._dispatch(_INPUT_BY_TYPE[message.message_type], received, now)
         except RemoteH323Error as exc:
-            self._fail(exc.q931_cause or CAUSE_INVALID_MESSAGE, str(exc), None, now)
+            cause = exc.q931_cause or CAUSE_INVALID_MESSAGE
+            self._fail(cause, str(exc), None, now, message)
 
     def handle_command(self, command: H225CallCommand, now: float) -> None:
         """Apply a command.
@@ -443,6 +470,8 @@ class H225Call:
             # Q.931 section 5.8.3.2 b): no call for this call reference.
             self._fail(CAUSE_INVALID_CALL_REFERENCE, reason, None, now, payload.message)
         elif self.config.clear_on_out_of_order:
+            # H.225.0 runs on TCP: a message out of sequence is not a loss
+            # Status could repair but a peer whose state went elsewhere.
             self._fail(CAUSE_NOT_COMPATIBLE_WITH_STATE, reason, None, now)
         else:
             # Q.931 section 5.8.4: answer with Status, cause 101.
@@ -485,6 +514,65 @@ class H225Call:
             )
         )
         return False
+
+    def _on_undecodable(self, exc: RemoteH323Error, payload: bytes, now: float) -> None:
+        """A payload ``q931.decode`` refused (Q.931 section 5.8)."""
+        cause = exc.q931_cause
+        if cause is None:
+            self._events.append(MessageDropped(reason=str(exc)))
+            return
+        header = q931.peek_header(payload)
+        if (
+            self.call_reference is not None
+            and header is not None
+            and (header.call_reference, header.is_from_destination)
+            != (self.call_reference, self.is_outgoing)
+        ):
+            reason = f"{exc} (another call reference)"
+            self._events.append(MessageDropped(reason=reason))
+            return
+        if header is not None and header.message_type == MessageType.RELEASE_COMPLETE:
+            self._on_broken_release(cause, str(exc), None)
+        elif cause == CAUSE_MESSAGE_TYPE_NONEXISTENT and self._has_call():
+            self._answer_status(cause, str(exc))
+        else:
+            self._fail(cause, str(exc), payload, now)
+
+    def _on_bad_body(
+        self, message: q931.Q931Message, exc: RemoteH323Error, now: float
+    ) -> None:
+        """A message whose H.225.0 body is missing, undecodable or mismatched.
+
+        Q.931 section 5.8.6 would answer most of these with Status and act on
+        nothing, but the body is what H.225.0 acts on: without it the call
+        could only wait for a timer, so it is cleared.
+        """
+        cause = exc.q931_cause or CAUSE_INVALID_MESSAGE
+        if message.message_type is MessageType.RELEASE_COMPLETE:
+            self._on_broken_release(cause, str(exc), message)
+            return
+        self._fail(cause, str(exc), None, now, message)
+
+    def _on_broken_release(
+        self, cause: int, reason: str, message: q931.Q931Message | None
+    ) -> None:
+        """Q.931 section 5.8.6.1: a broken Release Complete still clears.
+
+        It is never answered (5.8.3.2 c); the peer's Cause IE wins when it
+        is readable.
+        """
+        if not self._has_call():
+            self._events.append(MessageDropped(reason=reason))
+            return
+        self._events.append(
+            ProtocolErrorDetected(cause=cause, reason=reason, is_call_cleared=True)
+        )
+        try:
+            peer_cause = None if message is None else message.cause
+        except RemoteH323Error:
+            peer_cause = None
+        value = cause if peer_cause is None else peer_cause.value
+        self._enter_released(value, None, is_local=False)
 
     # -- sending -----------------------------------------------------------------
 
@@ -813,10 +901,10 @@ def _raw_reference(
     """
     if message is not None:
         return message.call_reference, not message.is_from_destination
-    if payload is not None and len(payload) >= 4 and payload[1] == 2:
-        value = int.from_bytes(payload[2:4], "big")
-        return value & 0x7FFF, not value & 0x8000
-    return 0, True
+    header = None if payload is None else q931.peek_header(payload)
+    if header is None:
+        return 0, True
+    return header.call_reference, not header.is_from_destination
 
 
 def _alternative(body: H225Message) -> TransportAddress | None:

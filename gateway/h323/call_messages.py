@@ -81,9 +81,13 @@ class H225CallConfig:
 
     ``t303_s`` bounds the wait for any answer to Setup (H.225.0 section 7.4
     suggests 4 s), ``t310_s`` the wait after Call Proceeding and ``t301_s``
-    the ringing (Q.931: at least 180 s).  ``clear_on_out_of_order`` makes a
-    message unexpected in the call state clear the call (Release Complete,
-    cause 101) instead of Q.931 section 5.8.4's Status reply.
+    the ringing (Q.931: at least 180 s).  ``clear_on_out_of_order`` (the
+    default) makes a message unexpected in the call state clear the call
+    with Release Complete, cause 101: on H.225.0's reliable TCP channel such
+    a message means the peer's call state went astray, and a gateway must
+    fail the call at once rather than ring until T301 (issue #5).  False
+    gives Q.931 section 5.8.4's Status 101 reply instead, a tolerance for
+    peers known to send harmless messages out of sequence.
     """
 
     t303_s: float = 4.0
@@ -93,7 +97,7 @@ class H225CallConfig:
     display: str | None = None
     local_address: TransportAddress | None = None
     max_pdu_size_bytes: int = 16384
-    clear_on_out_of_order: bool = False
+    clear_on_out_of_order: bool = True
 
     def __post_init__(self) -> None:
         for name in ("t303_s", "t310_s", "t301_s"):
@@ -201,7 +205,11 @@ class StatusReceived(H225CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProtocolErrorDetected(H225CallEvent):
-    """The peer broke Q.931/H.225.0; ``cause`` is what we answered with."""
+    """The peer broke Q.931/H.225.0; ``cause`` is the Q.850 cause of the error.
+
+    It is the cause of the Release Complete or Status we answered with, if
+    any: a broken Release Complete is not answered (Q.931 section 5.8.6.1).
+    """
 
     cause: int
     reason: str
@@ -210,7 +218,11 @@ class ProtocolErrorDetected(H225CallEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageDropped(H225CallEvent):
-    """A message was ignored (after release, another call reference...)."""
+    """A message was ignored without a reply (Q.931 sections 5.8.1-5.8.3).
+
+    For example after release, for another call reference, with a foreign
+    protocol discriminator or a malformed call reference.
+    """
 
     reason: str
 

@@ -21,9 +21,11 @@ CAUSE_PROTOCOL_ERROR = 111
 class RemoteH323Error(H323Error):
     """The peer sent something that breaks H.323; the reply to send is attached.
 
-    ``q931_cause`` is a Q.850 cause value (1..127) for Release Complete/Status;
-    ``h245_reject`` is the name of an H.245 reject cause, or None when the error
-    is not on an H.245 request.
+    ``q931_cause`` is a Q.850 cause value (1..127) for Release Complete/Status,
+    or None when Q.931 sends nothing back (a message to ignore, Q.931 sections
+    5.8.1-5.8.3.1, or an error that is not on Q.931 at all); ``h245_reject``
+    is the name of an H.245 reject cause, or None when the error is not on an
+    H.245 request.
     """
 
     def __init__(

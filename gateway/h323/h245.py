@@ -188,8 +188,9 @@ CESE_TABLE: Mapping[tuple[CeseState, In], tuple[str, CeseState]] = {
     (_C.AWAITING_RESPONSE, In.TCS_ACK): ("_tcs_acked", _C.IDLE),  # C.3.2
     (_C.AWAITING_RESPONSE, In.TCS_REJECT): ("_tcs_rejected", _C.IDLE),  # C.3.2
     (_C.AWAITING_RESPONSE, In.T101): ("_tcs_timeout", _C.IDLE),  # C.3.2
-    (_C.IDLE, In.TCS_ACK): ("_stale", _C.IDLE),  # late answer after T101
-    (_C.IDLE, In.TCS_REJECT): ("_stale", _C.IDLE),
+    # A late answer after T101 is stale; one to a set never sent is an error.
+    (_C.IDLE, In.TCS_ACK): ("_tcs_unasked", _C.IDLE),
+    (_C.IDLE, In.TCS_REJECT): ("_tcs_unasked", _C.IDLE),
 }
 """Outgoing capability exchange signalling entity (H.245 8.3, SDL C.3)."""
 
@@ -272,6 +273,7 @@ class H245Session:
         self._msd_pending: bool | None = None
         self.cese_state = CeseState.IDLE
         self._tcs_sequence = 0
+        self._is_tcs_sent = False
         self._table: tuple[CapabilityEntry, ...] = ()
         self._descriptors: tuple[Mapping[str, Any], ...] = ()
         self._out: dict[int, ChannelState] = {}
@@ -687,6 +689,7 @@ class H245Session:
 
     def _tcs_send(self, ctx: _Ctx) -> None:
         self._tcs_sequence = (self._tcs_sequence + 1) % 256
+        self._is_tcs_sent = True
         message = build.terminal_capability_set(
             sequence_number=self._tcs_sequence,
             capability_table=self._table,
@@ -727,6 +730,14 @@ class H245Session:
             sequence_number=self._tcs_sequence, cause="timeout"
         )
         self._events.append(event)
+
+    def _tcs_unasked(self, ctx: _Ctx) -> None:
+        if self._is_tcs_sent:
+            self._stale(ctx)
+            return
+        assert ctx.message is not None
+        reason = f"{ctx.message.name} without a terminalCapabilitySet (C.3)"
+        self._events.append(ProtocolError(reason=reason))
 
     def _stale(self, ctx: _Ctx) -> None:
         name = ctx.message.name if ctx.message else ctx.input.name

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from gateway.h323.errors import (
-    CAUSE_INVALID_CALL_REFERENCE,
     CAUSE_INVALID_IE_CONTENTS,
     CAUSE_INVALID_MESSAGE,
     CAUSE_MESSAGE_TYPE_NONEXISTENT,
@@ -27,9 +26,11 @@ __all__ = [
     "MessageType",
     "PartyNumber",
     "Q931Message",
+    "RawHeader",
     "decode",
     "display_ie",
     "encode",
+    "peek_header",
     "user_user_ie",
 ]
 
@@ -104,9 +105,12 @@ class Q931Message:
     ies: tuple[InformationElement, ...] = ()
 
     def find(self, identifier: int) -> bytes | None:
-        """Contents of the first IE with ``identifier``, or None if absent."""
+        """Contents of the first IE with ``identifier``, or None if absent.
+
+        An empty IE counts as absent (Q.931 section 4.5.1).
+        """
         for ie in self.ies:
-            if ie.identifier == identifier:
+            if ie.identifier == identifier and ie.contents:
                 return ie.contents
         return None
 
@@ -311,23 +315,71 @@ class Cause:
         return InformationElement(identifier=IeId.CAUSE, contents=self.encode())
 
 
-def _error(text: str, cause: int = CAUSE_INVALID_MESSAGE) -> RemoteH323Error:
+def _error(text: str, cause: int | None = CAUSE_INVALID_MESSAGE) -> RemoteH323Error:
     return RemoteH323Error(text, q931_cause=cause)
+
+
+def _ignored(text: str) -> RemoteH323Error:
+    """A message Q.931 sections 5.8.1-5.8.3.1 say to ignore: no reply at all."""
+    return RemoteH323Error(text, q931_cause=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawHeader:
+    """The header fields of a message that :func:`decode` may refuse.
+
+    ``message_type`` is the raw octet, or None when the message stops
+    before it.
+    """
+
+    call_reference: int
+    is_from_destination: bool
+    message_type: int | None
+
+
+def peek_header(data: bytes) -> RawHeader | None:
+    """Call reference, flag and type octet, read without checking the rest.
+
+    None unless ``data`` starts with Q.931's discriminator and a 2-octet
+    call reference: then no call can be named (Q.931 section 5.8.3.1).
+    """
+    if (
+        len(data) < 2 + CALL_REFERENCE_LENGTH
+        or data[0] != PROTOCOL_DISCRIMINATOR
+        or data[1] != CALL_REFERENCE_LENGTH
+    ):
+        return None
+    value = int.from_bytes(data[2:4], "big")
+    return RawHeader(
+        call_reference=value & _MAX_CALL_REFERENCE,
+        is_from_destination=bool(value & _CALL_REFERENCE_FLAG),
+        message_type=data[4] if len(data) > 4 else None,
+    )
 
 
 def decode(data: bytes) -> Q931Message:
     """Parse one Q.931 message (Q.931 section 4, H.225.0 section 7.2).
 
-    Raises RemoteH323Error: cause 95 on a bad header or truncation, 81 on a
-    call reference that is not 2 octets, 97 on an unknown message type and
-    100 on a zero-length or overlong IE.
+    Raises RemoteH323Error.  Its ``q931_cause`` is None for a message the
+    receiver must ignore: a protocol discriminator other than Q.931 (Q.931
+    section 5.8.1), a message too short to hold its message type (5.8.2) or
+    a call reference that is not H.225.0's 2 octets (5.8.3.1, H.225.0
+    section 7.2.2.3).  Otherwise it is 97 for an unknown message type, 100
+    for an IE whose length runs past the message and 95 for an IE cut
+    before its length.  A zero-length IE is not an error: Q.931 section
+    4.5.1 reads it as absent (see :meth:`Q931Message.find`).
     """
-    if len(data) < 5:
-        raise _error("Q.931 message shorter than its header")
+    if not data:
+        raise _ignored("empty Q.931 message")
     if data[0] != PROTOCOL_DISCRIMINATOR:
-        raise _error(f"protocol discriminator {data[0]:#04x} is not Q.931")
-    if data[1] & 0x0F != CALL_REFERENCE_LENGTH:
-        raise _error("call reference is not 2 octets", CAUSE_INVALID_CALL_REFERENCE)
+        raise _ignored(f"protocol discriminator {data[0]:#04x} is not Q.931")
+    if len(data) < 2:
+        raise _ignored("Q.931 message shorter than its header")
+    if data[1] != CALL_REFERENCE_LENGTH:
+        # Bits 5-8 must be 0; H.225.0 uses 2-octet references only.
+        raise _ignored(f"call reference octet {data[1]:#04x} is not 2 octets")
+    if len(data) < 5:
+        raise _ignored("Q.931 message shorter than its header")
     reference = int.from_bytes(data[2:4], "big")
     try:
         message_type = MessageType(data[4])
@@ -357,9 +409,9 @@ def _decode_ies(data: bytes, index: int) -> list[InformationElement]:
         if start > len(data):
             raise _error(f"IE {identifier:#04x} truncated in its length")
         length = int.from_bytes(data[index + 1 : start], "big")
-        if length == 0 or start + length > len(data):
+        if start + length > len(data):
             raise _error(
-                f"IE {identifier:#04x} length {length} is zero or overlong",
+                f"IE {identifier:#04x} length {length} runs past the message",
                 CAUSE_INVALID_IE_CONTENTS,
             )
         ies.append(
@@ -375,7 +427,8 @@ def encode(message: Q931Message) -> bytes:
     """Serialize a Q.931 message.
 
     Raises LocalH323Error for a call reference above 0x7FFF or an IE whose
-    contents are empty or too long for its length field.
+    contents are too long for its length field.  An empty variable-length IE
+    is written with length 0, as received (Q.931 section 4.5.1).
     """
     if not 0 <= message.call_reference <= _MAX_CALL_REFERENCE:
         raise LocalH323Error(f"call reference {message.call_reference} out of range")
@@ -398,7 +451,7 @@ def _encode_ie(ie: InformationElement) -> bytes:
             raise LocalH323Error("single-octet IE with contents")
         return bytes((ie.identifier,))
     length_size = 2 if ie.identifier == IeId.USER_USER else 1
-    if not 0 < len(ie.contents) < 1 << (8 * length_size):
+    if len(ie.contents) >= 1 << (8 * length_size):
         raise LocalH323Error(f"IE {ie.identifier:#04x} has {len(ie.contents)} octets")
     return (
         bytes((ie.identifier,))

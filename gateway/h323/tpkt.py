@@ -71,3 +71,8 @@ class TpktFramer:
     def buffered_size_bytes(self) -> int:
         """Bytes received but not yet returned as a payload."""
         return len(self._buffer)
+
+    @property
+    def partial_payload(self) -> bytes:
+        """The received start of an incomplete TPKT's payload (maybe empty)."""
+        return bytes(self._buffer[HEADER_SIZE_BYTES:])

@@ -85,12 +85,7 @@ def test_flag_bit_marks_messages_from_the_destination() -> None:
 @pytest.mark.parametrize(
     ("data", "cause"),
     [
-        (b"\x08\x02\x00", 95),  # shorter than the header
-        (b"\x09\x02\x00\x01\x05", 95),  # not Q.931
-        (b"\x08\x01\x01\x05", 95),  # too short for a 1-octet reference either
-        (b"\x08\x01\x01\x05\x00", 81),  # 1-octet call reference
         (b"\x08\x02\x00\x01\x99", 97),  # unknown message type
-        (b"\x08\x02\x00\x01\x05\x28\x00", 100),  # zero-length Display
         (b"\x08\x02\x00\x01\x05\x28\x05abc", 100),  # overlong Display
         (b"\x08\x02\x00\x01\x05\x28", 95),  # IE cut before its length
         (b"\x08\x02\x00\x01\x05\x7e\x00", 95),  # User-User length cut
@@ -105,14 +100,44 @@ def test_malformed_messages_raise_with_cause(data: bytes, cause: int) -> None:
 
 
 @pytest.mark.parametrize(
+    "data",
+    [
+        b"",  # nothing at all
+        b"\x08\x02\x00",  # shorter than the header (Q.931 5.8.2)
+        b"\x09\x02\x00\x01\x05",  # not Q.931 (5.8.1)
+        b"\x08\x01\x01\x05",  # 1-octet call reference (5.8.3.1, H.225.0 7.2.2.3)
+        b"\x08\x01\x01\x05\x00",
+        b"\x08\x03\x00\x00\x01\x05",  # 3-octet call reference
+        b"\x08\x12\x00\x01\x05",  # bits 5-8 of the reference octet not 0
+    ],
+)
+def test_messages_to_ignore_raise_without_cause(data: bytes) -> None:
+    """Q.931 5.8.1-5.8.3.1 say to ignore these: the error carries no cause.
+
+    (These raised with causes 95 and 81 before; the receiver must not answer
+    a message it cannot attribute to a call.)
+    """
+    with pytest.raises(RemoteH323Error) as info:
+        q931.decode(data)
+    assert info.value.q931_cause is None
+
+
+def test_zero_length_ie_reads_as_absent_and_round_trips() -> None:
+    """Q.931 4.5.1: an empty IE equals an absent one; the bytes are kept.
+
+    (A zero-length IE used to raise cause 100.)
+    """
+    data = b"\x08\x02\x00\x01\x05\x28\x00\x70\x00"
+    message = q931.decode(data)
+    assert message.display is None and message.called_party_number is None
+    assert message.find(IeId.DISPLAY) is None
+    assert q931.encode(message) == data
+
+
+@pytest.mark.parametrize(
     "message",
     [
         Q931Message(message_type=MessageType.SETUP, call_reference=0x8000),
-        Q931Message(
-            message_type=MessageType.SETUP,
-            call_reference=1,
-            ies=(InformationElement(identifier=IeId.DISPLAY),),
-        ),
         Q931Message(
             message_type=MessageType.SETUP,
             call_reference=1,
@@ -129,10 +154,10 @@ def test_malformed_messages_raise_with_cause(data: bytes, cause: int) -> None:
             ies=(InformationElement(identifier=0x100, contents=b"x"),),
         ),
     ],
-    ids=["reference", "empty-ie", "single-octet-contents", "ie-too-long", "ie-id"],
+    ids=["reference", "single-octet-contents", "ie-too-long", "ie-id"],
 )
 def test_unencodable_messages_raise_local_error(message: Q931Message) -> None:
-    """Out-of-range references, empty or oversized IEs are our bugs."""
+    """Out-of-range references and identifiers, oversized IEs are our bugs."""
     with pytest.raises(LocalH323Error):
         q931.encode(message)
 
@@ -217,3 +242,30 @@ def test_typed_helpers_build_their_ies() -> None:
     assert Cause(value=16).to_ie().contents == b"\x80\x90"
     assert BearerCapability().to_ie().identifier == IeId.BEARER_CAPABILITY
     assert q931.user_user_ie(b"\x05x").identifier == IeId.USER_USER
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\x08\x02\x80\x07\x05\x7e\x00\xff", (7, True, 0x05)),  # overlong IE
+        (b"\x08\x02\x12\x34", (0x1234, False, None)),  # cut before its type
+        (b"\x08\x02\x00\x01\x99", (1, False, 0x99)),  # unknown type
+        (b"\x09\x02\x00\x01\x05", None),  # not Q.931
+        (b"\x08\x01\x01\x05", None),  # 1-octet call reference
+        (b"\x08\x02\x00", None),
+    ],
+)
+def test_peek_header_reads_what_decode_refuses(
+    data: bytes, expected: tuple[int, bool, int | None] | None
+) -> None:
+    """The call reference of a broken message, to answer on it (Q.931 5.8)."""
+    header = q931.peek_header(data)
+    if expected is None:
+        assert header is None
+    else:
+        assert header is not None
+        assert (
+            header.call_reference,
+            header.is_from_destination,
+            header.message_type,
+        ) == expected
