@@ -23,14 +23,22 @@ from gateway.b2bua.events import CallEvent, Release
 from gateway.h323.call import H225Call
 from gateway.h323.call_messages import (
     H225CallEvent,
+    MessageDropped,
     PeerH245Address,
+    ProtocolErrorDetected,
     Released,
     TunnelledH245,
 )
 from gateway.h323.capabilities import CapabilitySetPlan
 from gateway.h323.codec import TransportAddress
 from gateway.h323.errors import LocalH323Error
-from gateway.h323.h245 import H245Event, H245Session, SessionEnded, SessionState
+from gateway.h323.h245 import (
+    H245Event,
+    H245Session,
+    ProtocolError,
+    SessionEnded,
+    SessionState,
+)
 from gateway.h323.q850 import CAUSE_NORMAL_CLEARING
 
 __all__ = ["H323Connection"]
@@ -55,7 +63,9 @@ class H323Connection:
     """
 
     def __init__(self, *, is_outgoing: bool, log: Any, media_timeout_s: float) -> None:
-        self._log = log
+        # Every line says which leg it is about: the listener's ("in") or ours.
+        bind = getattr(log, "bind", None)
+        self._log = bind(direction="out" if is_outgoing else "in") if bind else log
         self._media_timeout_s = media_timeout_s
         self.on_event: Callable[[CallEvent], None] | None = None
         self._call = H225Call(is_outgoing=is_outgoing)
@@ -292,9 +302,20 @@ class H323Connection:
             self._on_peer_h245_address(event, now)
         elif isinstance(event, Released):
             self._on_released(event)
+        elif isinstance(event, ProtocolErrorDetected):
+            self._log.warning(
+                "h323.call.protocol_error",
+                cause=event.cause,
+                reason=event.reason,
+                is_call_cleared=event.is_call_cleared,
+            )
+        elif isinstance(event, MessageDropped):
+            self._log.info("h323.call.message_dropped", reason=event.reason)
         self._on_call_event(event, now)
 
     def _dispatch_h245_event(self, event: H245Event, now: float) -> None:
+        if isinstance(event, ProtocolError):
+            self._log.warning("h323.h245.protocol_error", reason=event.reason)
         if isinstance(event, SessionEnded):
             # H.323 section 8.5: the end of H.245 ends the call.
             if event.is_peer_initiated:

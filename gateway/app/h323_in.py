@@ -19,6 +19,7 @@ fast-update requests.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,6 @@ from gateway.b2bua.h323_media import (
 from gateway.h323.call_messages import (
     H225CallEvent,
     PeerH245Address,
-    ProtocolErrorDetected,
     SetupReceived,
 )
 from gateway.h323.capabilities import CapabilitySetPlan, h245_capabilities_from_streams
@@ -55,6 +55,7 @@ from gateway.sdp.model import SessionDescription
 __all__ = ["H323CallIn", "dialled_of"]
 
 CAUSE_INCOMPATIBLE_DESTINATION = 88
+SETUP_TIMEOUT_S = 10.0  # How long an accepted connection may wait for Setup.
 # H.225.0 section 7.6 order: what the caller dialled, most specific first.
 _DIALLED_KINDS = (AliasKind.DIALLED_DIGITS, AliasKind.H323_ID, AliasKind.URL_ID)
 
@@ -118,9 +119,14 @@ class H323CallIn(H323Connection):
         self._is_answer_reported = False
         self._in_video_channel: int | None = None
         self._connect_task: asyncio.Task[None] | None = None
+        self._setup_deadline: float | None = None
 
     async def run(self) -> None:
         """Serve the connection until the call is cleared."""
+        # The answer deadline doubles as the wait for Setup (see _on_timer).
+        self._setup_deadline = time.monotonic() + SETUP_TIMEOUT_S
+        self._answer_deadline = self._setup_deadline
+        self._arm_timer()
         await self._run()
         await self.wait_closed()
 
@@ -256,12 +262,21 @@ class H323CallIn(H323Connection):
     def _on_call_event(self, event: H225CallEvent, now: float) -> None:
         if isinstance(event, SetupReceived):
             self._on_setup_received(event, now)
-        elif isinstance(event, ProtocolErrorDetected):
-            self._log.warning(
-                "h323.in.protocol_error", cause=event.cause, reason=event.reason
-            )
+
+    def _on_timer(self, now: float) -> None:
+        if self._setup_deadline is not None and now >= self._setup_deadline:
+            # No Setup in time (junk, or a silent port scan): hang up.
+            self._setup_deadline = None
+            self._log.warning("h323.in.no_setup", peer=f"{self.peer[0]}:{self.peer[1]}")
+            self._answer_deadline = None
+            self._close()
+            return
+        super()._on_timer(now)
 
     def _on_setup_received(self, event: SetupReceived, now: float) -> None:
+        self._setup_deadline = self._answer_deadline = None
+        if self._call.is_released:
+            return  # Cleared in the same read (a Connect after it, say).
         self.dialled = dialled_of(event)
         self.calling_number = event.calling_number or ""
         self.call_identifier = event.call_identifier
@@ -283,9 +298,7 @@ class H323CallIn(H323Connection):
         )
         if event.h245_address is not None and not self._call.is_h245_tunnelling:
             # The caller listens for H.245 (H.323 8.2.3): connect to it.
-            self._on_peer_h245_address(
-                PeerH245Address(address=event.h245_address), now
-            )
+            self._on_peer_h245_address(PeerH245Address(address=event.h245_address), now)
         # Q.931 5.2.5.2: say we are working on it before routing takes time.
         self._call.call_proceeding(now)
         self._on_setup(self, Setup(dialled=self.dialled, offer=self.offer))

@@ -263,3 +263,57 @@ def test_h323_caller_hangs_up_while_the_site_rings(
     (record,) = call_records(gateway)
     assert record["answered_at"] is None
     assert record["end_reason"].startswith("caller released")
+
+
+@pytest.mark.parametrize(
+    ("start", "h245"),
+    [("slow", "offer"), ("slow", "expect"), ("fast", "expect")],
+)
+def test_h323_call_with_separate_h245(
+    make_gateway: GatewayFactory, tmp_path: Path, start: str, h245: str
+) -> None:
+    """H.245 on its own TCP connection (H.323 8.2.3): to the caller's
+    h245Address from its Setup ("offer"), or to the gateway's from Connect
+    ("expect"); channels, media and user input run over it."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port)
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,await_call,wait:2,dtmf4733:4,stats,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    slow = ["--slow"] if start == "slow" else []
+    pcap = tmp_path / "h245.pcap"
+    with live_capture(pcap, "tcp"):
+        caller = H323Caller(
+            h323_port, "8801", "--hold", "5", "--dtmf", "7", "--h245", h245, *slow
+        )
+        released = caller.wait_for("released")
+    try:
+        dtmf = site.wait_for("dtmf_received")
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+    finally:
+        code = caller.finish()
+        site.finish()
+    kinds = [e["event"] for e in caller.events]
+    assert code == 0 and "h245_connected" in kinds, kinds
+    assert released["received"] > 100 and stats["rx_packets"] > 50, released
+    assert dtmf["digit"] == "7"
+    assert [e["digits"] for e in caller.events if e["event"] == "user_input"] == ["4"]
+    if h245 == "expect":
+        (address,) = [e for e in caller.events if e["event"] == "h245_address"]
+        assert address["port"] != h323_port
+    sent = gateway_messages(pcap, h323_port)
+    assert all(r["h245.pdu_type"] == "" for r in sent), sent  # Nothing tunnelled.
+    assert {r["h225.h245Tunnelling"] for r in sent} == {"0"}, sent
+    # The H.245 the gateway sent on the separate connection, as tshark sees it.
+    h245_rows = fields(
+        pcap,
+        ["tcp.srcport", "h245.pdu_type", "_ws.malformed"],
+        display_filter="h245 && !q931",
+    )
+    assert h245_rows and all(not r["_ws.malformed"] for r in h245_rows), h245_rows
+    assert problems(pcap, display_filter="h245 && !q931") == []

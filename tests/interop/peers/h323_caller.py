@@ -3,12 +3,14 @@
 Built on the gateway's sans-IO machines (H225Call, H245Session) over real
 asyncio sockets on 127.0.0.1.  It places one call to ``--gateway`` for
 ``--called`` with Fast Start proposals for G.711 u-law (H.323 section
-8.1.7), or none with ``--slow`` (then H.245 is tunnelled: TCS, MSD, one
-G.711 channel each way).  Once the call is up it sends 20 ms RTP packets to
-the address the gateway gave, counts what comes back, sends ``--dtmf`` as
-userInputIndication after one second, and clears with Release Complete
-``--hold`` seconds after Connect (or when the gateway clears).  One JSON line
-per event goes to stdout.
+8.1.7), or none with ``--slow`` (then H.245 opens one G.711 channel each
+way).  H.245 is tunnelled, or with ``--h245 offer`` runs on a separate
+connection to our listener named in the Setup, or with ``--h245 expect`` to
+the h245Address the gateway gives (H.323 section 8.2.3).  Once the call is
+up it sends 20 ms RTP packets to the address the gateway gave, counts what
+comes back, sends ``--dtmf`` as userInputIndication after one second, and
+clears with Release Complete ``--hold`` seconds after Connect (or when the
+gateway clears).  One JSON line per event goes to stdout.
 
     python -m tests.interop.peers.h323_caller --gateway 127.0.0.1:1720 \\
         --called 8801 --rtp-port 40000
@@ -24,6 +26,7 @@ import sys
 import time
 from typing import Any, cast
 
+from gateway.app.h245_link import H245Link
 from gateway.h323 import codec
 from gateway.h323.call import H225Call
 from gateway.h323.call_messages import (
@@ -31,6 +34,7 @@ from gateway.h323.call_messages import (
     CallProceedingReceived,
     ConnectReceived,
     FastStartAccepted,
+    PeerH245Address,
     Released,
     TunnelledH245,
 )
@@ -106,13 +110,46 @@ class Caller:
         self.gives_up_at = (
             time.monotonic() + args.give_up if args.give_up is not None else None
         )
+        self.writer: asyncio.StreamWriter | None = None
+        self.link: H245Link | None = None
+        self.link_task: asyncio.Future[None] | None = None
+        self.backlog: list[bytes] = []
         self.rtp_address = TransportAddress(host=HOST, port=args.rtp_port)
         self.rtcp_address = TransportAddress(host=HOST, port=args.rtp_port + 1)
 
-    def setup(self, now: float) -> None:
+    async def listen_h245(self) -> TransportAddress:
+        self.link = await H245Link.listen(
+            HOST, on_pdus=self.on_link_pdus, on_closed=self.on_link_closed
+        )
+        self.link.on_connected = lambda: emit(event="h245_connected")
+        return self.link.address
+
+    async def connect_h245(self, address: TransportAddress) -> None:
+        link = await H245Link.connect(
+            address, on_pdus=self.on_link_pdus, on_closed=self.on_link_closed
+        )
+        self.link = link
+        emit(event="h245_connected")
+        if self.backlog:
+            link.send(self.backlog)
+            self.backlog = []
+
+    def on_link_pdus(self, pdus: list[bytes], now: float) -> None:
+        self.start_h245(now)
+        for pdu in pdus:
+            self.h245.receive_message(pdu, now)
+        assert self.writer is not None
+        self.pump(self.writer, now)
+
+    def on_link_closed(self) -> None:
+        emit(event="h245_closed")
+
+    def setup(self, now: float, h245_address: TransportAddress | None) -> None:
         proposals = [] if self.args.slow else self.proposals()
         self.call.setup(
             now,
+            h245_tunnelling=self.args.h245 == "tunnel",
+            h245_address=h245_address,
             called_number=self.args.called,
             calling_number=self.args.calling,
             destination_aliases=(
@@ -169,7 +206,12 @@ class Caller:
             for h245_event in h245_events:
                 self.on_h245_event(h245_event, now)
             pdus = self.h245.pop_outgoing()
-            if pdus and not self.call.is_released:
+            if pdus and self.args.h245 != "tunnel":
+                if self.link is not None and self.link.is_connected:
+                    self.link.send(pdus)
+                else:
+                    self.backlog.extend(pdus)
+            elif pdus and not self.call.is_released:
                 self.call.send_h245(pdus, now)
             if not (events or h245_events or pdus):
                 break
@@ -188,6 +230,10 @@ class Caller:
             self.connected_at = now
             emit(event="connected", media=self.rtp.target is not None)
             self.start_h245(now)
+        elif isinstance(event, PeerH245Address) and self.args.h245 == "expect":
+            if self.link is None:
+                emit(event="h245_address", port=event.address.port)
+                self.link_task = asyncio.ensure_future(self.connect_h245(event.address))
         elif isinstance(event, TunnelledH245):
             self.start_h245(now)
             for pdu in event.pdus:
@@ -315,10 +361,12 @@ async def main_async(args: argparse.Namespace) -> int:
     host, port = args.gateway.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
     caller = Caller(args, rtp)
+    caller.writer = writer
+    h245_address = await caller.listen_h245() if args.h245 == "offer" else None
     sender = asyncio.create_task(send_rtp(rtp))
     ends_at = time.monotonic() + args.lifetime
     now = time.monotonic()
-    caller.setup(now)
+    caller.setup(now, h245_address)
     caller.pump(writer, now)
     emit(event="setup_sent", called=args.called)
     try:
@@ -341,6 +389,8 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         sender.cancel()
         writer.close()
+        if caller.link is not None:
+            caller.link.close()
         udp.close()
     emit(event="exit", received=rtp.received, sent=rtp.sent)
     return 0
@@ -355,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--dtmf", default="")
     parser.add_argument("--slow", action="store_true", help="no Fast Start")
+    parser.add_argument(
+        "--h245", choices=("tunnel", "offer", "expect"), default="tunnel"
+    )
     parser.add_argument(
         "--give-up", type=float, default=None, help="release if not connected by then"
     )
