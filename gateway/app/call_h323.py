@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gateway.app.call_helpers import ports
 from gateway.app.h323_in import H323CallIn
-from gateway.app.h323_leg import H323CallOut
+from gateway.app.h323_leg import CallIdentity, H323CallOut
 from gateway.app.h323_ras import AdmissionError, GatekeeperLink
 from gateway.b2bua.call import Call, CallState
 from gateway.b2bua.events import CallEvent, Release, Setup
@@ -52,9 +51,10 @@ class H323Legs:
             raise RemoteSipError("a late offer cannot be sent to an H.323 trunk", 488)
         callee.offer = make_offer(caller.offer, ports(callee), callee.policy)
         gatekeeper = self.gatekeepers.get(callee.trunk or "")
-        call_identifier = secrets.token_bytes(16)
+        identity = CallIdentity.random()  # The same in ARQ, Setup and DRQ.
+        call_identifier = identity.call_identifier
         if gatekeeper is not None:
-            admitted = await self._admit(gatekeeper, call, address, call_identifier)
+            admitted = await self._admit(gatekeeper, call, address, identity)
             if admitted is None:
                 return
             address = admitted
@@ -68,6 +68,7 @@ class H323Legs:
             offer=callee.offer,
             on_event=lambda event: self._on_event(call, leg, event),
             log=self._service.log,
+            identity=identity,
         )
         callee.h323 = leg
         if call.state is CallState.ROUTING:
@@ -85,7 +86,7 @@ class H323Legs:
         gatekeeper: GatekeeperLink,
         call: Call,
         address: TrunkAddress,
-        call_identifier: bytes,
+        identity: CallIdentity,
     ) -> TrunkAddress | None:
         """ARQ before Setup: the ACF's address, or None when the call is over.
 
@@ -105,7 +106,9 @@ class H323Legs:
             hint = None
         try:
             admitted = await gatekeeper.admit(
-                call_identifier=call_identifier,
+                call_identifier=identity.call_identifier,
+                conference_id=identity.conference_id,
+                call_reference=identity.call_reference,
                 dialled=callee.number,
                 calling=call.caller.site or "",
                 destination=hint,
@@ -120,7 +123,7 @@ class H323Legs:
                 self._service.on_callee_event(call, release)
             return None
         if call.is_ended:  # Cancelled while the ARQ was out.
-            gatekeeper.disengage(call_identifier)
+            gatekeeper.disengage(identity.call_identifier)
             return None
         return TrunkAddress(admitted.host, admitted.port)
 

@@ -19,7 +19,9 @@ own listener offered with ``offer_h245_address``) is
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +60,7 @@ from gateway.h323.h245_messages import read_h245_address
 from gateway.sdp.media import MediaFormat, MediaKind
 from gateway.sdp.model import SessionDescription
 
-__all__ = ["H323CallOut"]
+__all__ = ["CallIdentity", "H323CallOut"]
 
 CAUSE_INVALID_IE_CONTENTS = 100
 CAUSE_INCOMPATIBLE_DESTINATION = 88
@@ -69,6 +71,25 @@ _ANSWERED = frozenset(
         CallState.ACTIVE,
     )
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallIdentity:
+    """The identifiers of one H.323 call: ARQ and Setup must carry the same
+    (H.225.0 section 7.9.3), so they are drawn before either is sent."""
+
+    call_identifier: bytes
+    conference_id: bytes
+    call_reference: int
+
+    @classmethod
+    def random(cls) -> CallIdentity:
+        # Q.931 section 4.3: a 15-bit call reference, never 0.
+        return cls(
+            call_identifier=secrets.token_bytes(16),
+            conference_id=secrets.token_bytes(16),
+            call_reference=secrets.randbelow(0x7FFF) + 1,
+        )
 
 
 class H323CallOut(H323Connection):
@@ -96,8 +117,10 @@ class H323CallOut(H323Connection):
         fast_start: bool = True,
         media_timeout_s: float = 10.0,
         offer_h245_address: bool = False,
+        identity: CallIdentity | None = None,
     ) -> None:
         super().__init__(is_outgoing=True, log=log, media_timeout_s=media_timeout_s)
+        self._identity = identity or CallIdentity.random()
         self.address = address
         self.dialled = dialled
         self.calling_number = calling_number
@@ -143,6 +166,9 @@ class H323CallOut(H323Connection):
             fast_start=proposals,
             h245_tunnelling=h245_address is None,
             h245_address=h245_address,
+            call_identifier=self._identity.call_identifier,
+            conference_id=self._identity.conference_id,
+            call_reference=self._identity.call_reference,
         )
         self._log.info(
             "h323.call.setup",

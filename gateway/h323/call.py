@@ -341,8 +341,14 @@ class H225Call:
         h245_address: TransportAddress | None = None,
         dest_call_signal_address: TransportAddress | None = None,
         conference_id: bytes | None = None,
+        call_identifier: bytes | None = None,
+        call_reference: int | None = None,
     ) -> None:
-        """Send Setup (Q.931 section 5.1.1, H.225.0 section 8.1) and start T303."""
+        """Send Setup (Q.931 section 5.1.1, H.225.0 section 8.1) and start T303.
+
+        ``call_identifier``, ``conference_id`` and ``call_reference`` are
+        drawn at random unless given (those of an admitted ARQ).
+        """
         self.handle_command(
             SendSetup(
                 destination_aliases=destination_aliases,
@@ -355,6 +361,8 @@ class H225Call:
                 h245_address=h245_address,
                 dest_call_signal_address=dest_call_signal_address,
                 conference_id=conference_id,
+                call_identifier=call_identifier,
+                call_reference=call_reference,
             ),
             now,
         )
@@ -602,9 +610,11 @@ class H225Call:
     def _send_setup(self, payload: _Payload, now: float) -> None:
         assert isinstance(payload, SendSetup)
         # Q.931 section 4.3: 15-bit call reference chosen by the originator.
-        reference = int.from_bytes(self._random_bytes(2), "big") & 0x7FFF
+        reference = payload.call_reference
+        if reference is None:
+            reference = int.from_bytes(self._random_bytes(2), "big") & 0x7FFF
         self.call_reference = reference or 1
-        self.call_identifier = self._random_bytes(16)
+        self.call_identifier = payload.call_identifier or self._random_bytes(16)
         self.conference_id = payload.conference_id or self._random_bytes(16)
         self._is_local_tunnelling = payload.is_h245_tunnelling
         self._fast_start_proposed = bool(payload.fast_start)

@@ -261,6 +261,9 @@ class SendSetup(H225CallCommand):
     h245_address: TransportAddress | None = None
     dest_call_signal_address: TransportAddress | None = None
     conference_id: bytes | None = None
+    # The gatekeeper already knows the call by these (ARQ, H.225.0 7.9.3).
+    call_identifier: bytes | None = None
+    call_reference: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

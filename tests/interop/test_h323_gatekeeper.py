@@ -404,6 +404,12 @@ def test_call_is_admitted_to_the_acf_address_then_disengaged(
         arq["conference_id"],
     )
     assert drq["call_reference"] == arq["call_reference"]
+    # The Setup is the call the gatekeeper admitted (H.225.0 section 7.9.3).
+    assert (setup["call_id"], setup["conference_id"], setup["call_reference"]) == (
+        arq["call_id"],
+        arq["conference_id"],
+        arq["call_reference"],
+    )
     assert drq["reason"] == "normalDrop" and drq["endpoint_id"] == "EP1"
     # The gateway called the address the ACF gave, after the ACF.
     names = [e["event"] for e in gateway.events()]

@@ -272,6 +272,9 @@ class PeerCall:
             called=event.dialled_digits,
             calling=event.calling_number,
             fast_start=self.is_fast_start,
+            call_id=event.call_identifier.hex(),
+            conference_id=(event.conference_id or b"").hex(),
+            call_reference=event.call_reference,
         )
         if self.args.mode == "busy":
             self.call.release(now, CAUSE_USER_BUSY)
