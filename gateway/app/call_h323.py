@@ -50,7 +50,8 @@ class H323Legs:
         if caller.offer is None:
             raise RemoteSipError("a late offer cannot be sent to an H.323 trunk", 488)
         callee.offer = make_offer(caller.offer, ports(callee), callee.policy)
-        gatekeeper = self.gatekeepers.get(callee.trunk or "")
+        trunk = self._service.trunk_named(str(callee.trunk))
+        gatekeeper = self.gatekeepers.get(trunk.name)
         identity = CallIdentity.random()  # The same in ARQ, Setup and DRQ.
         call_identifier = identity.call_identifier
         if gatekeeper is not None:
@@ -69,6 +70,8 @@ class H323Legs:
             on_event=lambda event: self._on_event(call, leg, event),
             log=self._service.log,
             identity=identity,
+            fast_start=trunk.fast_start,
+            offer_h245_address=not trunk.h245_tunnelling,
         )
         callee.h323 = leg
         if call.state is CallState.ROUTING:

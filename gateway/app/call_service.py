@@ -245,6 +245,10 @@ class CallService:
             is_late_offer=is_late_offer,
         )
 
+    def trunk_named(self, name: str) -> Trunk:
+        """The configured trunk ``name`` (a callee leg's trunk)."""
+        return self._trunks.trunks[name]
+
     def h323_trunk_of(self, host: str) -> Trunk | None:
         """The H.323 trunk whose addresses include ``host``."""
         return self._trunks.h323_trunk_of(host)

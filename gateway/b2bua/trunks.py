@@ -108,6 +108,10 @@ class Trunk:
     prefixes: tuple[str, ...] = ()
     ras_ttl_s: int = 300
     ras_retry_s: float = 30.0
+    # H.323 trunks: Fast Start in our Setup (H.323 8.1.7), and H.245 in the
+    # call signalling (tunnelling, 8.2.1) or on its own connection (8.2.3).
+    fast_start: bool = True
+    h245_tunnelling: bool = True
 
     def __post_init__(self) -> None:
         _require(
@@ -191,6 +195,10 @@ class Trunk:
         _require(
             len(set(self.prefixes)) == len(self.prefixes),
             "prefixes: a prefix is listed twice",
+        )
+        _require(
+            self.protocol == "h323" or (self.fast_start and self.h245_tunnelling),
+            "fast_start, h245_tunnelling: only for H.323 trunks (protocol = 'h323')",
         )
         _require(1 <= self.ras_ttl_s <= 86400, "ras_ttl_s: must be 1-86400")
         _require(1 <= self.ras_retry_s <= 600, "ras_retry_s: must be 1-600")

@@ -72,12 +72,19 @@ class H323Peer:
         return self.process.wait(20)
 
 
-@pytest.mark.parametrize("mode", ["faststart", "slowstart"])
+@pytest.mark.parametrize("mode", ["faststart", "slowstart", "configured-slow"])
 def test_site_calls_h323_mcu(
     make_gateway: GatewayFactory, tmp_path: Path, mode: str
 ) -> None:
-    """SRTP site leg, RTP H.323 leg; DTMF reaches H.245; BYE -> Release Complete."""
-    peer = H323Peer(tmp_path, mode=mode)
+    """SRTP site leg, RTP H.323 leg; DTMF reaches H.245; BYE -> Release Complete.
+
+    "configured-slow": the trunk says fast_start = false and h245_tunnelling =
+    false, so the Setup has no Fast Start and offers our H.245 listener.
+    """
+    configured = mode == "configured-slow"
+    extra = ("--h245", "separate") if configured else ()
+    peer = H323Peer(tmp_path, *extra, mode="faststart" if configured else mode)
+    trunk_keys = "fast_start = false\nh245_tunnelling = false\n" if configured else ""
 
     def add_trunk(text: str) -> str:
         route = (
@@ -87,7 +94,7 @@ def test_site_calls_h323_mcu(
         marker = "[[routes]]\n# Site to site"
         return text.replace(marker, route + marker) + (
             f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
-            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n'
+            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n' + trunk_keys
         )
 
     gateway = make_gateway(edit=add_trunk)
@@ -110,6 +117,8 @@ def test_site_calls_h323_mcu(
     assert confirmed["status"] == 200
     assert setup["called"] == "66123"
     assert setup["fast_start"] is (mode == "faststart")
+    if configured:  # H.245 ran on the connection to our listener.
+        assert any(e["event"] == "h245_connected" for e in peer.events)
     assert stats["rx_packets"] > 100, stats  # The MCU echoes what it receives.
     assert user_input["digits"] == "5"  # SIP INFO DTMF -> userInputIndication.
     assert released["cause"] == 16 and released["is_local"] is False

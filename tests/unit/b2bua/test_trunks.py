@@ -50,6 +50,8 @@ def test_address_prints_like_config() -> None:
         ({"dead_after_failures": 0}, "dead_after_failures"),
         ({"failover_timeout_s": 60.0}, "failover_timeout_s"),
         ({"max_calls": -1}, "max_calls"),
+        ({"fast_start": False}, "fast_start, h245_tunnelling: only for H.323"),
+        ({"h245_tunnelling": False}, "fast_start, h245_tunnelling: only for"),
     ],
 )
 def test_trunk_validation_names_the_key(
@@ -62,8 +64,11 @@ def test_trunk_validation_names_the_key(
 
 
 def test_h323_is_accepted_in_config() -> None:
-    """protocol 'h323' is valid config (the router refuses it for now)."""
-    assert trunk(protocol="h323").protocol == "h323"
+    """protocol 'h323' is valid config, with Fast Start and tunnelling by default."""
+    h323 = trunk(protocol="h323")
+    assert h323.protocol == "h323" and h323.fast_start and h323.h245_tunnelling
+    slow = trunk(protocol="h323", fast_start=False, h245_tunnelling=False)
+    assert not slow.fast_start and not slow.h245_tunnelling
 
 
 def test_first_probes_go_out_at_start_then_each_interval() -> None:
