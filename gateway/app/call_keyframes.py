@@ -87,6 +87,11 @@ class Keyframes:
         """Handle an INFO picture_fast_update through the brokers; False if none."""
         if not is_picture_fast_update(body):
             return False
+        return self.request(call, side)
+
+    def request(self, call: Call, side: str) -> bool:
+        """Leg ``side`` ("caller"/"callee") asks for a keyframe of what it
+        receives: through the brokers (rate limit, the far leg's dialect)."""
         from_side = "a" if side == "caller" else "b"
         handled = False
         for stream in call.relay_streams.values():

@@ -57,6 +57,7 @@ from gateway.b2bua.events import (
     Answer,
     CallEvent,
     Dtmf,
+    PictureUpdate,
     Progress,
     Release,
     Setup,
@@ -539,6 +540,8 @@ class CallService:
             self._callee_failed(call, event)
         elif isinstance(event, Dtmf) and not call.is_ended:
             self.send_dtmf(call, call.caller, event.digits)
+        elif isinstance(event, PictureUpdate) and not call.is_ended:
+            self.keyframes.request(call, "callee")
 
     def on_callee_event(self, call: Call, event: CallEvent) -> None:
         """What a non-SIP callee leg (H.323) reports."""
@@ -1004,6 +1007,8 @@ class CallService:
             caller_answer(self, call, event.sdp)
         elif isinstance(event, Dtmf) and call.callee is not None:
             self.send_dtmf(call, call.callee, event.digits)
+        elif isinstance(event, PictureUpdate):
+            self.keyframes.request(call, "caller")
 
     def send_dtmf(self, call: Call, leg: CallLeg, digits: str) -> None:
         """Digits toward ``leg``: H.245 user input on H.323; on SIP, RFC 4733

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.app.h245_link import H245Link
-from gateway.b2bua.events import CallEvent, Release
+from gateway.b2bua.events import CallEvent, PictureUpdate, Release
 from gateway.h323.call import H225Call
 from gateway.h323.call_messages import (
     H225CallEvent,
@@ -33,6 +33,7 @@ from gateway.h323.capabilities import CapabilitySetPlan
 from gateway.h323.codec import TransportAddress
 from gateway.h323.errors import LocalH323Error
 from gateway.h323.h245 import (
+    FastUpdateRequested,
     H245Event,
     H245Session,
     ProtocolError,
@@ -316,6 +317,11 @@ class H323Connection:
     def _dispatch_h245_event(self, event: H245Event, now: float) -> None:
         if isinstance(event, ProtocolError):
             self._log.warning("h323.h245.protocol_error", reason=event.reason)
+        if isinstance(event, FastUpdateRequested):
+            # H.245 15.10: the peer wants an intra picture of what we send.
+            self._log.info("h323.h245.fast_update_requested", channel=event.number)
+            self._emit(PictureUpdate())
+            return
         if isinstance(event, SessionEnded):
             # H.323 section 8.5: the end of H.245 ends the call.
             if event.is_peer_initiated:

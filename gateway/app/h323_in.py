@@ -189,6 +189,15 @@ class H323CallIn(H323Connection):
     def request_fast_update(self) -> bool:
         """Ask the caller for an intra picture (H.245 15.10); False without video."""
         channel = self._in_video_channel
+        if channel is None and self._negotiation is not None:
+            channel = next(
+                (
+                    s.in_channel
+                    for s in self._negotiation.streams
+                    if s.session_id == 2 and s.in_channel is not None
+                ),
+                None,
+            )
         if channel is None:
             return False
         self._command(lambda now: self._h245.send_fast_update(channel, now=now))

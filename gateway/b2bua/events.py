@@ -61,6 +61,12 @@ class Dtmf(CallEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PictureUpdate(CallEvent):
+    """The far end asks for a full picture of the video it receives
+    (H.245 videoFastUpdatePicture, SIP INFO picture_fast_update)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Release(CallEvent):
     """The leg ended or failed: Q.850 ``cause``; ``status`` when SIP said one."""
 

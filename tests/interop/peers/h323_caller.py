@@ -49,6 +49,7 @@ from gateway.h323.h245 import (
     ChannelClosed,
     ChannelOpened,
     ChannelOpenRequested,
+    FastUpdateRequested,
     H245Session,
     UserInput,
 )
@@ -57,6 +58,8 @@ from gateway.sdp.media import MediaFormat, MediaKind, StreamDescription
 
 HOST = "127.0.0.1"
 PCMU = MediaFormat(name="PCMU", clock_rate=8000, payload_type=0)
+H263 = MediaFormat(name="H263", clock_rate=90000, payload_type=34, fmtp="CIF=1")
+VIDEO_RECEIVE_CHANNEL = 3  # Our video receive proposal (see proposals()).
 PACKET_INTERVAL_S = 0.02
 
 
@@ -107,6 +110,7 @@ class Caller:
         self.is_h245_started = False
         self.connected_at: float | None = None
         self.is_dtmf_sent = False
+        self.is_update_sent = False
         self.gives_up_at = (
             time.monotonic() + args.give_up if args.give_up is not None else None
         )
@@ -160,10 +164,26 @@ class Caller:
         )
 
     def proposals(self) -> list[bytes]:
-        """Receive then transmit G.711 u-law (H.323 8.1.7.1), channels 1 and 2."""
-        data_type = data_type_for(PCMU)
+        """Receive then transmit G.711 u-law (H.323 8.1.7.1), channels 1 and 2;
+        with ``--video`` receive and transmit H.263 too, channels 3 and 4."""
+        proposals = self.pair(1, 1, PCMU, self.rtp_address, self.rtcp_address)
+        if self.args.video:
+            video_rtp = TransportAddress(host=HOST, port=self.args.rtp_port + 2)
+            video_rtcp = TransportAddress(host=HOST, port=self.args.rtp_port + 3)
+            proposals += self.pair(3, 2, H263, video_rtp, video_rtcp)
+        return proposals
+
+    def pair(
+        self,
+        first: int,
+        session: int,
+        fmt: MediaFormat,
+        rtp: TransportAddress,
+        rtcp: TransportAddress,
+    ) -> list[bytes]:
+        data_type = data_type_for(fmt)
         receive = {
-            "forwardLogicalChannelNumber": 1,
+            "forwardLogicalChannelNumber": first,
             "forwardLogicalChannelParameters": {
                 "dataType": ("nullData", 0),
                 "multiplexParameters": ("none", 0),
@@ -173,22 +193,18 @@ class Caller:
                 "multiplexParameters": (
                     "h2250LogicalChannelParameters",
                     H2250Parameters(
-                        session_id=1,
-                        media=self.rtp_address,
-                        media_control=self.rtcp_address,
+                        session_id=session, media=rtp, media_control=rtcp
                     ).to_asn(),
                 ),
             },
         }
         transmit = {
-            "forwardLogicalChannelNumber": 2,
+            "forwardLogicalChannelNumber": first + 1,
             "forwardLogicalChannelParameters": {
                 "dataType": data_type,
                 "multiplexParameters": (
                     "h2250LogicalChannelParameters",
-                    H2250Parameters(
-                        session_id=1, media_control=self.rtcp_address
-                    ).to_asn(),
+                    H2250Parameters(session_id=session, media_control=rtcp).to_asn(),
                 ),
             },
         }
@@ -256,7 +272,7 @@ class Caller:
                 continue
             _, parameters = forward["multiplexParameters"]
             target = read_h245_address(parameters.get("mediaChannel"))
-            if target is not None:
+            if target is not None and parameters["sessionID"] == 1:  # Audio.
                 self.rtp.target = (target.host, target.port)
         emit(event="fast_start", olcs=len(event.olcs), target=self.rtp.target)
 
@@ -306,6 +322,8 @@ class Caller:
             )
         elif isinstance(event, UserInput):
             emit(event="user_input", digits=event.digits)
+        elif isinstance(event, FastUpdateRequested):
+            emit(event="fast_update_received", number=event.number)
 
     def next_deadline(self) -> float:
         deadlines = [
@@ -317,6 +335,9 @@ class Caller:
             deadlines.append(self.connected_at + self.args.hold)
             if not self.is_dtmf_sent and self.args.dtmf:
                 deadlines.append(self.connected_at + 1.0)
+            update_after = self.args.request_update_after
+            if not self.is_update_sent and update_after is not None:
+                deadlines.append(self.connected_at + update_after)
         return min((d for d in deadlines if d is not None), default=now_plus(1.0))
 
     def on_timer(self, now: float) -> None:
@@ -337,6 +358,16 @@ class Caller:
             self.is_dtmf_sent = True
             self.h245.send_user_input(self.args.dtmf, now=now)
             emit(event="dtmf_sent", digits=self.args.dtmf)
+        update_after = self.args.request_update_after
+        if (
+            at is not None
+            and update_after is not None
+            and not self.is_update_sent
+            and now >= at + update_after
+        ):
+            self.is_update_sent = True
+            self.h245.send_fast_update(VIDEO_RECEIVE_CHANNEL, now=now)
+            emit(event="fast_update_sent")
         if at is not None and now >= at + self.args.hold:
             self.connected_at = None
             self.call.release(now, 16)
@@ -405,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--dtmf", default="")
     parser.add_argument("--slow", action="store_true", help="no Fast Start")
+    parser.add_argument("--video", action="store_true", help="H.263 video too")
+    parser.add_argument(
+        "--request-update-after",
+        type=float,
+        default=None,
+        help="videoFastUpdatePicture this many seconds after Connect",
+    )
     parser.add_argument(
         "--h245", choices=("tunnel", "offer", "expect"), default="tunnel"
     )
