@@ -10,22 +10,36 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gateway.app.call_helpers import ports
+from gateway.app.call_late_offer import caller_answer
+from gateway.app.call_reoffer import start_sessions
 from gateway.app.h323_in import H323CallIn
 from gateway.app.h323_leg import CallIdentity, H323CallOut
 from gateway.app.h323_ras import AdmissionError, GatekeeperLink
-from gateway.b2bua.call import Call, CallState
-from gateway.b2bua.events import CallEvent, Release, Setup
-from gateway.b2bua.leg_media import make_offer
-from gateway.b2bua.routing import RoutingError
+from gateway.b2bua.call import Call, CallLeg, CallState
+from gateway.b2bua.events import (
+    Answer,
+    CallEvent,
+    Dtmf,
+    PictureUpdate,
+    Release,
+    Setup,
+)
+from gateway.b2bua.leg_media import check_offer, make_offer
+from gateway.b2bua.routing import RoutingError, Source, TargetKind
 from gateway.b2bua.trunks import Trunk, TrunkAddress
 from gateway.h323.codec import TransportAddress
 from gateway.h323.q850 import CAUSE_NORMAL_CLEARING, sip_status_to_cause
 from gateway.sdp.errors import RemoteSdpError
+from gateway.sdp.model import SessionDescription
 from gateway.sip.errors import RemoteSipError
+
+# The call is not answered yet (its caller may still give up).
+_EARLY = (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY)
 
 if TYPE_CHECKING:
     from gateway.app.call_service import CallService
@@ -72,6 +86,7 @@ class H323Legs:
             identity=identity,
             fast_start=trunk.fast_start,
             offer_h245_address=not trunk.h245_tunnelling,
+            h245_keepalive_s=trunk.h245_keepalive_s,
         )
         callee.h323 = leg
         if call.state is CallState.ROUTING:
@@ -220,7 +235,7 @@ class H323Legs:
         """Admit and route the Setup, or refuse it with Release Complete."""
         service = self._service
         try:
-            call = service.admit_h323(leg, setup, trunk)
+            call = self.admit(leg, setup, trunk)
         except (RemoteSipError, RemoteSdpError) as exc:
             self._refuse(leg, setup, exc.status, str(exc))
             return
@@ -228,6 +243,8 @@ class H323Legs:
             self._refuse(leg, setup, exc.sip_status, str(exc))
             return
         leg.on_event = lambda event: service.on_caller_event(call, event)
+        if trunk is not None:
+            leg.h245_keepalive_s = trunk.h245_keepalive_s
         service.start_call(call)
 
     def _refuse(self, leg: H323CallIn, setup: Setup, status: int, reason: str) -> None:
@@ -242,3 +259,76 @@ class H323Legs:
             dialled=setup.dialled,
         )
         leg.release(cause)
+
+    def admit(self, leg: H323CallIn, setup: Setup, trunk: Trunk | None) -> Call:
+        """An H.323 Setup from ``trunk`` (its address or its gatekeeper
+        vouched for the caller), routed like an INVITE.
+
+        Raises RemoteSipError or RoutingError (their status maps to a Q.850
+        cause for Release Complete) to refuse.
+        """
+        service = self._service
+        host = leg.peer[0]
+        if trunk is None:
+            raise RemoteSipError(f"{host} is not an H.323 trunk", 403)
+        caller = CallLeg(
+            name="caller",
+            protocol="h323",
+            h323=leg,
+            peer=f"{host}:{leg.peer[1]}",
+            transport="TCP",
+            trunk=trunk.name,
+            number=leg.calling_number,
+            policy=service.admission.trunk_policy(trunk),
+            offer=setup.offer,
+        )
+        if caller.offer is not None:
+            assert caller.policy is not None
+            check_offer(caller.offer, caller.policy)
+        decision = service.admission.route_from(setup.dialled, Source.trunk(trunk.name))
+        return service.new_call(
+            caller=caller,
+            callee=service.admission.callee_for(decision),
+            dialled=setup.dialled,
+            route=decision.route.name,
+            invite=None,
+            started_at=time.time(),
+            is_echo=decision.kind is TargetKind.TEST,
+            is_late_offer=setup.offer is None,
+        )
+
+    def answer_caller(self, call: Call, answer: SessionDescription) -> None:
+        """Connect an H.323 caller (no ACK comes: the call is confirmed)."""
+        call.caller.h323.answer(answer)
+        call.move_to(CallState.ANSWERED)
+        call.move_to(CallState.CONFIRMED)
+        call.answered_at = time.time()
+        if not call.is_late_offer:
+            start_sessions(call)
+        self._service.log.info(
+            "call.answered",
+            call=call.call_ref,
+            caller=call.caller.trunk,
+            callee=call.dialled,
+            caller_media=[s.suite_name for s in call.caller.streams if s.is_accepted],
+        )
+
+    def on_caller_event(self, call: Call, event: CallEvent) -> None:
+        """What an H.323 caller leg reports after its Setup."""
+        service = self._service
+        if call.is_ended:
+            return
+        if isinstance(event, Release):
+            call.caller.h323 = None
+            if call.state in _EARLY:
+                service.cancel_callee(call)
+                service.end(call, f"caller released: {event.reason}")
+            else:
+                service.end_with_bye(call, f"caller released: {event.reason}")
+        elif isinstance(event, Answer) and call.state is CallState.ANSWERED:
+            assert event.sdp is not None  # The H.323 leg's channels, as SDP.
+            caller_answer(service, call, event.sdp)
+        elif isinstance(event, Dtmf) and call.callee is not None:
+            service.info.send_dtmf(call, call.callee, event.digits)
+        elif isinstance(event, PictureUpdate):
+            service.keyframes.request(call, "caller")

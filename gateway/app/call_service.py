@@ -15,24 +15,23 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from gateway.app.call_admission import Admission
 from gateway.app.call_h323 import H323Legs
 from gateway.app.call_helpers import (
     caller_status,
     can_fall_back,
     describe,
-    dialled_user_host,
     is_leg,
     max_forwards,
     monotonic_now,
     ports,
     sent_invite,
-    uses_trunk,
     warning,
 )
+from gateway.app.call_info import InfoRelay
 from gateway.app.call_keyframes import Keyframes
 from gateway.app.call_late_offer import (
     callee_offered,
-    caller_answer,
     caller_answered,
 )
 from gateway.app.call_records import call_record
@@ -51,7 +50,6 @@ from gateway.app.sip_io import Connection
 from gateway.app.sip_service import SipService
 from gateway.app.trunk_io import TrunkTransports
 from gateway.b2bua.call import Call, CallLeg, CallState
-from gateway.b2bua.dtmf import dtmf_from_info
 from gateway.b2bua.events import (
     Alerting,
     Answer,
@@ -60,36 +58,26 @@ from gateway.b2bua.events import (
     PictureUpdate,
     Progress,
     Release,
-    Setup,
 )
 from gateway.b2bua.h323_media import telephone_event_of, with_telephone_event
 from gateway.b2bua.leg_media import (
-    LegPolicy,
-    MediaSecurity,
-    check_offer,
     make_answer,
     make_offer,
 )
 from gateway.b2bua.media_plan import LegStream, leg_streams
 from gateway.b2bua.routing import (
-    RouteDecision,
     Router,
     RoutingError,
-    Source,
-    TargetKind,
 )
 from gateway.b2bua.session_timer import SessionTimerPolicy
 from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, status_for
 from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
 from gateway.h323.q850 import sip_status_to_cause
-from gateway.media.errors import LocalMediaError
-from gateway.media.keyframe import is_picture_fast_update
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.model import SessionDescription, TransportProfile
 from gateway.sdp.offer_answer import CodecPolicy, LocalSession, negotiate
-from gateway.sdp.parse import parse_sdp
 from gateway.sdp.serialize import serialize_sdp
 from gateway.sip.dialog import Dialog
 from gateway.sip.errors import RemoteSipError
@@ -134,11 +122,9 @@ class CallService:
         self._relay = relay
         self._trunks = trunks
         self._connect_to_site = connect_to_site
-        self._router = router
         self._store = store
         self._log = log
         self._domain = domain
-        self._max_calls_per_site = max_calls_per_site
         self._media_timeout_s = media_timeout_s
         self._srtp_policy = srtp_policy or SrtpPolicy()
         # BFCP is declined (port 0) until the relay carries it (TCP/UDP BFCP).
@@ -150,6 +136,14 @@ class CallService:
         self.timers = CallTimers(self, session_timers or SessionTimerPolicy())
         self.keyframes = Keyframes(self, keyframe_min_interval_s)
         self._h323 = H323Legs(self, gatekeepers or {})
+        self.info = InfoRelay(self)
+        self.admission = Admission(
+            self,
+            router=router,
+            trunks=trunks,
+            domain=domain,
+            max_calls_per_site=max_calls_per_site,
+        )
         self.serve_h323_connection = self._h323.serve_connection
         sip.call_handler = self
 
@@ -196,7 +190,7 @@ class CallService:
         connection: Connection,
     ) -> None:
         try:
-            call = self._admit(request, connection, transaction_id)
+            call = self.admission.admit_invite(request, connection, transaction_id)
         except (RemoteSipError, RemoteSdpError) as exc:
             self._refuse(transaction_id, request, exc.status, str(exc), connection)
             return
@@ -207,45 +201,6 @@ class CallService:
         self.calls[call.call_ref] = call
         self._spawn(self._setup(call, transaction_id))
 
-    def _admit(
-        self,
-        request: SipRequest,
-        connection: Connection,
-        transaction_id: TransactionKey,
-    ) -> Call:
-        """Who calls, what, and where to; raise RemoteSipError/SdpError to refuse."""
-        source, caller = self._identify(connection)
-        if max_forwards(request) <= 0:
-            raise RemoteSipError("Max-Forwards reached 0", 483)
-        if self._is_own_call(request.call_id):
-            raise RemoteSipError("this call came back to the gateway (loop)", 482)
-        self._check_limits(caller)
-        content_type = (request.headers.get("content-type") or "").split(";")[0]
-        is_late_offer = not request.body
-        if not is_late_offer:
-            if content_type.strip().lower() != SDP:
-                raise RemoteSipError(f"body type {content_type!r} is not SDP", 415)
-            caller.offer = parse_sdp(request.body)
-            assert caller.policy is not None
-            check_offer(caller.offer, caller.policy)
-        caller.invite_transaction = transaction_id
-        reject, caller.timer_headers = self.timers.answer_headers(request, caller)
-        if reject is not None:
-            raise RemoteSipError("Session-Expires is below our Min-SE", reject)
-        dialled, host = dialled_user_host(request)
-        decision = self._router.route(dialled, host, source)
-        return Call(
-            call_ref=self._ids.new_call_id(),
-            caller=caller,
-            callee=self._callee_for(decision),
-            dialled=dialled,
-            route=decision.route.name,
-            invite=request,
-            started_at=time.time(),
-            is_echo=decision.kind is TargetKind.TEST,
-            is_late_offer=is_late_offer,
-        )
-
     def trunk_named(self, name: str) -> Trunk:
         """The configured trunk ``name`` (a callee leg's trunk)."""
         return self._trunks.trunks[name]
@@ -254,126 +209,30 @@ class CallService:
         """The H.323 trunk whose addresses include ``host``."""
         return self._trunks.h323_trunk_of(host)
 
-    def admit_h323(self, leg: Any, setup: Setup, trunk: Trunk | None) -> Call:
-        """An H.323 Setup from ``trunk`` (its address or its gatekeeper
-        vouched for the caller), routed like an INVITE.
+    def cancel_callee(self, call: Call) -> None:
+        self._cancel_callee(call)
 
-        Raises RemoteSipError or RoutingError (their status maps to a Q.850
-        cause for Release Complete) to refuse.
-        """
-        host = leg.peer[0]
-        if trunk is None:
-            raise RemoteSipError(f"{host} is not an H.323 trunk", 403)
-        caller = CallLeg(
-            name="caller",
-            protocol="h323",
-            h323=leg,
-            peer=f"{host}:{leg.peer[1]}",
-            transport="TCP",
-            trunk=trunk.name,
-            number=leg.calling_number,
-            policy=self._trunk_policy(trunk),
-            offer=setup.offer,
-        )
-        if caller.offer is not None:
-            assert caller.policy is not None
-            check_offer(caller.offer, caller.policy)
-        decision = self._router.route(
-            setup.dialled, self._domain, Source.trunk(trunk.name)
-        )
-        return Call(
-            call_ref=self._ids.new_call_id(),
-            caller=caller,
-            callee=self._callee_for(decision),
-            dialled=setup.dialled,
-            route=decision.route.name,
-            invite=None,
-            started_at=time.time(),
-            is_echo=decision.kind is TargetKind.TEST,
-            is_late_offer=setup.offer is None,
-        )
+    def end(self, call: Call, reason: str) -> None:
+        self._end(call, reason)
+
+    def on_caller_event(self, call: Call, event: CallEvent) -> None:
+        """What an H.323 caller leg reports after its Setup."""
+        self._h323.on_caller_event(call, event)
+
+    def new_call(self, **fields: Any) -> Call:
+        """A Call with a new reference."""
+        return Call(call_ref=self._ids.new_call_id(), **fields)
+
+    def is_registered(self, site: str) -> bool:
+        return bool(self._sip.registrar.bindings(site, now=time.time()))
+
+    def is_own_call(self, call_id: str) -> bool:
+        return self._is_own_call(call_id)
 
     def start_call(self, call: Call) -> None:
         """Run an admitted call's setup (the H.323 side's entry)."""
         self.calls[call.call_ref] = call
         self._spawn(self._setup(call, None))
-
-    def _callee_for(self, decision: RouteDecision) -> CallLeg | None:
-        """The callee leg a route decision names (None: the gateway answers)."""
-        if decision.kind is TargetKind.SITE:
-            site = decision.site
-            if not (site and self._sip.registrar.bindings(site, now=time.time())):
-                raise RemoteSipError(f"site {site!r} is not registered", 480)
-            return CallLeg(name="callee", site=site, policy=self._site_policy(site))
-        if decision.kind is TargetKind.TRUNK:
-            assert decision.trunk is not None
-            return self._trunk_leg(decision.trunk, decision.number)
-        return None
-
-    def _identify(self, connection: Connection) -> tuple[Source, CallLeg]:
-        """A site by its certificate over TLS, or a configured trunk by address."""
-        leg = CallLeg(
-            name="caller",
-            connection=connection,
-            peer=connection.peer_text,
-            transport=connection.transport,
-            tls_version=connection.tls_version,
-            tls_cipher=connection.tls_cipher,
-        )
-        identity = connection.identity
-        if identity is not None and connection.is_secure:
-            leg.site, leg.cert_serial = identity.site, identity.cert_serial
-            leg.policy = self._site_policy(identity.site)
-            return Source.site(identity.site), leg
-        trunk = self._trunks.trunk_of(connection)
-        if trunk is None:
-            raise RemoteSipError(
-                "calls need TLS with a site certificate, or a configured trunk", 403
-            )
-        leg.trunk = trunk.name
-        leg.policy = self._trunk_policy(trunk)
-        return Source.trunk(trunk.name), leg
-
-    def _check_limits(self, caller: CallLeg) -> None:
-        if caller.site is not None:
-            active = [c for c in self.calls.values() if c.caller.site == caller.site]
-            if len(active) >= self._max_calls_per_site:
-                raise RemoteSipError(
-                    f"site {caller.site} has {len(active)} calls (limit)", 486
-                )
-
-    def _trunk_leg(self, trunk: Trunk, number: str) -> CallLeg:
-        """The callee leg toward ``trunk`` (SIP or H.323), limits checked."""
-        if trunk.max_calls:
-            active = [c for c in self.calls.values() if uses_trunk(c, trunk.name)]
-            if len(active) >= trunk.max_calls:
-                raise RemoteSipError(f"trunk {trunk.name} is full", 503)
-        return CallLeg(
-            name="callee",
-            trunk=trunk.name,
-            number=number,
-            policy=self._trunk_policy(trunk),
-            protocol=trunk.protocol,
-        )
-
-    def _site_policy(self, site: str) -> LegPolicy:
-        return self._policy(MediaSecurity.REQUIRED, f"site {site}", is_tls=True)
-
-    def _trunk_policy(self, trunk: Trunk) -> LegPolicy:
-        security = MediaSecurity(trunk.srtp)
-        return self._policy(
-            security, f"trunk {trunk.name}", is_tls=trunk.transport == "tls"
-        )
-
-    def _policy(self, security: MediaSecurity, who: str, *, is_tls: bool) -> LegPolicy:
-        return LegPolicy(
-            security=security,
-            relay_address=self._relay.bind_host,
-            is_signalling_secure=is_tls,
-            who=who,
-            srtp=self._srtp_policy,
-            codecs=self._codec_policy,
-        )
 
     # -- setup ---------------------------------------------------------------
     async def _setup(self, call: Call, transaction_id: TransactionKey | None) -> None:
@@ -539,7 +398,7 @@ class CallService:
         elif isinstance(event, Release):
             self._callee_failed(call, event)
         elif isinstance(event, Dtmf) and not call.is_ended:
-            self.send_dtmf(call, call.caller, event.digits)
+            self.info.send_dtmf(call, call.caller, event.digits)
         elif isinstance(event, PictureUpdate) and not call.is_ended:
             self.keyframes.request(call, "callee")
 
@@ -745,22 +604,10 @@ class CallService:
                     b_ep,
                     self._media_leg(b, "callee"),
                     broker=self.keyframes.broker_for(call, a.index),
-                    on_digit=functools.partial(self._on_rtp_digit, call),
+                    on_digit=functools.partial(self.info.on_rtp_digit, call),
                 )
                 call.relay_streams[a.index] = relayed
                 self.keyframes.track(call, a.index, relayed)
-
-    def _on_rtp_digit(
-        self, call: Call, label: str, digit: str, duration_ms: int
-    ) -> None:
-        """A key press in RFC 4733 packets: toward an H.323 leg, user input.
-
-        Between two legs with telephone-event the relay forwards the packets.
-        """
-        other = call.callee if label == "caller" else call.caller
-        if other is not None and other.h323 is not None and not call.is_ended:
-            self._log.info("call.dtmf", call=call.call_ref, to=other.name, digit=digit)
-            other.h323.send_user_input(digit)
 
     def _media_leg(self, stream: LegStream, label: str) -> MediaLeg:
         events = [pts for pts in stream.payload_types if pts[0] == "telephone-event"]
@@ -795,7 +642,7 @@ class CallService:
             call.answered_at = time.time()
             return
         if call.caller.h323 is not None:
-            self._answer_h323_caller(call, answer)
+            self._h323.answer_caller(call, answer)
             return
         assert call.invite is not None and transaction_id is not None
         ok = make_response(call.invite, 200, to_tag=self._caller_tag(call))
@@ -843,7 +690,7 @@ class CallService:
             assert leg is not None
             self._reoffers.on_reinvite(call, leg, transaction_id, request)
         elif request.method == "INFO":
-            self._relay_info(call, side, transaction_id, request)
+            self.info.relay_info(call, side, transaction_id, request)
         else:
             self._reply(transaction_id, request, 501)
 
@@ -861,75 +708,16 @@ class CallService:
         self._respond(transaction_id, ok)
         self.timers.answered(leg)
 
-    def _relay_info(
-        self, call: Call, side: str, transaction_id: TransactionKey, request: SipRequest
-    ) -> None:
-        """Pass INFO (picture_fast_update, DTMF relay) to the other leg.
-
-        A keyframe request goes through the call's keyframe broker (rate
-        limit, the far side's dialect) and is answered 200 here; other INFO
-        is forwarded and the far side's final status relayed back.
-        """
-        if self.keyframes.take_info(call, side, request.body):
-            self._reply(transaction_id, request, 200)
-            return
-        other = call.callee if side == "caller" else call.caller
-        if other is None or call.is_echo:
-            self._reply(transaction_id, request, 200)
-            return
-        if other.h323 is not None:
-            self._info_to_h323(other, transaction_id, request)
-            return
-        self._refresh_flow(other)
-        info = in_dialog_request(other, "INFO", self._ids)
-        if info is None:
-            self._reply(transaction_id, request, 481)
-            return
-        content_type = request.headers.get("content-type")
-        if content_type is not None:
-            info.headers.add("Content-Type", content_type)
-        info.body = request.body
-
-        def on_response(response: SipResponse | None) -> None:
-            if response is not None and response.status < 200:
-                return
-            status = response.status if response is not None else 408
-            self._reply(transaction_id, request, status if status < 700 else 500)
-
-        self._sip.send_request(info, other.connection, on_response=on_response)
-
-    def _info_to_h323(
-        self, leg: CallLeg, transaction_id: TransactionKey, request: SipRequest
-    ) -> None:
-        """DTMF INFO -> H.245 userInputIndication; picture_fast_update ->
-        videoFastUpdatePicture; other INFO has no H.323 form (415)."""
-        if is_picture_fast_update(request.body):
-            leg.h323.request_fast_update()
-            self._reply(transaction_id, request, 200)
-            return
-        digits = dtmf_from_info(request.headers.get("content-type"), request.body)
-        if digits is None:
-            self._reply(transaction_id, request, 415)
-            return
-        leg.h323.send_user_input(digits)
-        self._reply(transaction_id, request, 200)
-
     def send_info(self, leg: CallLeg, content_type: str, body: bytes) -> None:
-        """An INFO of ours on ``leg`` (a keyframe request from the broker).
+        """An INFO of ours on ``leg`` (the keyframe broker's request)."""
+        self.info.send_info(leg, content_type, body)
 
-        On an H.323 leg a keyframe request is an H.245 videoFastUpdatePicture.
-        """
-        if leg.h323 is not None:
-            if is_picture_fast_update(body):
-                leg.h323.request_fast_update()
-            return
+    @property
+    def ids(self) -> IdSource:
+        return self._ids
+
+    def refresh_flow(self, leg: CallLeg) -> None:
         self._refresh_flow(leg)
-        info = in_dialog_request(leg, "INFO", self._ids)
-        if info is None:
-            return
-        info.headers.add("Content-Type", content_type)
-        info.body = body
-        self._sip.send_request(info, leg.connection, on_response=lambda _r: None)
 
     def _refresh_flow(self, leg: CallLeg) -> None:
         """A site whose connection dropped may have registered on a new one."""
@@ -974,62 +762,6 @@ class CallService:
         callee.dialog = Dialog.from_uac(sent_invite(callee), response)
         self._send_in_dialog(callee, "ACK")
         self._send_in_dialog(callee, "BYE")
-
-    def _answer_h323_caller(self, call: Call, answer: SessionDescription) -> None:
-        """Connect an H.323 caller (no ACK comes: the call is confirmed)."""
-        call.caller.h323.answer(answer)
-        call.move_to(CallState.ANSWERED)
-        call.move_to(CallState.CONFIRMED)
-        call.answered_at = time.time()
-        if not call.is_late_offer:
-            start_sessions(call)
-        self._log.info(
-            "call.answered",
-            call=call.call_ref,
-            caller=call.caller.trunk,
-            callee=call.dialled,
-            caller_media=[s.suite_name for s in call.caller.streams if s.is_accepted],
-        )
-
-    def on_caller_event(self, call: Call, event: CallEvent) -> None:
-        """What an H.323 caller leg reports after its Setup."""
-        if call.is_ended:
-            return
-        if isinstance(event, Release):
-            call.caller.h323 = None
-            if call.state in _EARLY:
-                self._cancel_callee(call)
-                self._end(call, f"caller released: {event.reason}")
-            else:
-                self.end_with_bye(call, f"caller released: {event.reason}")
-        elif isinstance(event, Answer) and call.state is CallState.ANSWERED:
-            assert event.sdp is not None  # The H.323 leg's channels, as SDP.
-            caller_answer(self, call, event.sdp)
-        elif isinstance(event, Dtmf) and call.callee is not None:
-            self.send_dtmf(call, call.callee, event.digits)
-        elif isinstance(event, PictureUpdate):
-            self.keyframes.request(call, "caller")
-
-    def send_dtmf(self, call: Call, leg: CallLeg, digits: str) -> None:
-        """Digits toward ``leg``: H.245 user input on H.323; on SIP, RFC 4733
-        packets in its audio when it took telephone-event, else INFO."""
-        if leg.h323 is not None:
-            leg.h323.send_user_input(digits)
-            return
-        toward = "a" if leg is call.caller else "b"
-        for index, stream in call.relay_streams.items():
-            if leg.streams[index].kind != "audio":
-                continue
-            try:
-                stream.send_digits(toward, digits)
-            except LocalMediaError:
-                break  # No telephone-event on this leg: SIP INFO below.
-            self._log.info("call.dtmf", call=call.call_ref, to=leg.name, rfc4733=True)
-            return
-        self._log.info("call.dtmf", call=call.call_ref, to=leg.name, rfc4733=False)
-        for digit in digits:
-            body = f"Signal={digit}\r\nDuration=160\r\n".encode()
-            self.send_info(leg, "application/dtmf-relay", body)
 
     # -- ending --------------------------------------------------------------
     def _fail(self, call: Call, status: int, reason: str) -> None:

@@ -34,9 +34,12 @@ from gateway.h323.codec import TransportAddress
 from gateway.h323.errors import LocalH323Error
 from gateway.h323.h245 import (
     FastUpdateRequested,
+    FlowControl,
     H245Event,
     H245Session,
+    PeerUnresponsive,
     ProtocolError,
+    RoundTripMeasured,
     SessionEnded,
     SessionState,
 )
@@ -63,14 +66,27 @@ class H323Connection:
     reports goes to :attr:`on_event` (set it before the call can end).
     """
 
-    def __init__(self, *, is_outgoing: bool, log: Any, media_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        is_outgoing: bool,
+        log: Any,
+        media_timeout_s: float,
+        h245_keepalive_s: float = 20.0,
+    ) -> None:
         # Every line says which leg it is about: the listener's ("in") or ours.
         bind = getattr(log, "bind", None)
         self._log = bind(direction="out" if is_outgoing else "in") if bind else log
         self._media_timeout_s = media_timeout_s
         self.on_event: Callable[[CallEvent], None] | None = None
         self._call = H225Call(is_outgoing=is_outgoing)
+        # roundTripDelayRequest every h245_keepalive_s (0: never) finds a
+        # peer that vanished without clearing: one left unanswered until the
+        # next is due (or T105) ends the call.
+        self.h245_keepalive_s = h245_keepalive_s
         self._h245 = H245Session()
+        self._next_keepalive: float | None = None
+        self._is_round_trip_pending = False
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -178,6 +194,8 @@ class H323Connection:
             capability_table=[(e.number, e.capability) for e in plan.entries],
             capability_descriptors=plan.capability_descriptors(),
         )
+        if self.h245_keepalive_s > 0:
+            self._next_keepalive = now + self.h245_keepalive_s
 
     def _start_reading(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -230,6 +248,7 @@ class H323Connection:
                 self._call.next_deadline(),
                 self._h245.next_deadline(),
                 self._answer_deadline,
+                self._next_keepalive,
             )
             if d is not None
         ]
@@ -246,6 +265,16 @@ class H323Connection:
     def _on_timer(self, now: float) -> None:
         self._call.handle_timeout(now)
         self._h245.handle_timeout(now)
+        if self._next_keepalive is not None and now >= self._next_keepalive:
+            self._next_keepalive = now + self.h245_keepalive_s
+            if self._is_round_trip_pending:
+                self._peer_unresponsive(now)
+            elif self._h245.session_state is SessionState.OPEN:
+                try:
+                    self._h245.round_trip(now)
+                    self._is_round_trip_pending = True
+                except LocalH323Error as exc:
+                    self._log.debug("h323.h245.keepalive_not_sent", error=str(exc))
         if self._answer_deadline is not None and now >= self._answer_deadline:
             # H.245 never gave us media after Connect: clear like a timer.
             self._answer_deadline = None
@@ -317,6 +346,21 @@ class H323Connection:
     def _dispatch_h245_event(self, event: H245Event, now: float) -> None:
         if isinstance(event, ProtocolError):
             self._log.warning("h323.h245.protocol_error", reason=event.reason)
+        if isinstance(event, PeerUnresponsive):
+            self._peer_unresponsive(now)
+            return
+        if isinstance(event, RoundTripMeasured):
+            self._is_round_trip_pending = False
+            self._log.debug("h323.h245.round_trip", delay_s=round(event.delay_s, 3))
+            return
+        if isinstance(event, FlowControl):
+            # Logged only: the relay does not shape bit rates.
+            self._log.info(
+                "h323.h245.flow_control",
+                channel=event.number,
+                max_bitrate_bps=event.max_bitrate_bps,
+            )
+            return
         if isinstance(event, FastUpdateRequested):
             # H.245 15.10: the peer wants an intra picture of what we send.
             self._log.info("h323.h245.fast_update_requested", channel=event.number)
@@ -329,6 +373,15 @@ class H323Connection:
             self._call.release(now, CAUSE_NORMAL_CLEARING)
             return
         self._on_h245_event(event, now)
+
+    def _peer_unresponsive(self, now: float) -> None:
+        """H.245 RTDSE: the peer answers no roundTripDelayRequest (H.245 8.9)."""
+        if self._call.is_released:
+            return
+        self._next_keepalive = None
+        self._log.warning("h323.h245.peer_unresponsive")
+        self._local_reason = "H.323 peer stopped answering H.245"
+        self._call.release(now, CAUSE_TEMPORARY_FAILURE)
 
     def _send_h245(self, pdus: list[bytes], now: float) -> None:
         """Send on the separate connection, in the tunnel, or hold them.

@@ -118,8 +118,14 @@ class H323CallOut(H323Connection):
         media_timeout_s: float = 10.0,
         offer_h245_address: bool = False,
         identity: CallIdentity | None = None,
+        h245_keepalive_s: float = 20.0,
     ) -> None:
-        super().__init__(is_outgoing=True, log=log, media_timeout_s=media_timeout_s)
+        super().__init__(
+            is_outgoing=True,
+            log=log,
+            media_timeout_s=media_timeout_s,
+            h245_keepalive_s=h245_keepalive_s,
+        )
         self._identity = identity or CallIdentity.random()
         self.address = address
         self.dialled = dialled

@@ -112,6 +112,9 @@ class Trunk:
     # call signalling (tunnelling, 8.2.1) or on its own connection (8.2.3).
     fast_start: bool = True
     h245_tunnelling: bool = True
+    # H.323 trunks: H.245 roundTripDelayRequest every this many seconds; a
+    # peer that stops answering ends the call (0: no keep-alive).
+    h245_keepalive_s: float = 20.0
 
     def __post_init__(self) -> None:
         _require(
@@ -199,6 +202,10 @@ class Trunk:
         _require(
             self.protocol == "h323" or (self.fast_start and self.h245_tunnelling),
             "fast_start, h245_tunnelling: only for H.323 trunks (protocol = 'h323')",
+        )
+        _require(
+            self.h245_keepalive_s == 0 or 1 <= self.h245_keepalive_s <= 3600,
+            "h245_keepalive_s: must be 0 (off) or 1-3600",
         )
         _require(1 <= self.ras_ttl_s <= 86400, "ras_ttl_s: must be 1-86400")
         _require(1 <= self.ras_retry_s <= 600, "ras_retry_s: must be 1-600")

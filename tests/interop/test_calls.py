@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.interop.capture import live_capture
 from tests.interop.harness import GatewayProcess, require_tools
 from tests.interop.pjsua_peer import (
     CALLEE_MEDIA_PORT,
@@ -23,40 +19,6 @@ from tests.interop.pjsua_peer import (
 )
 
 pytestmark = pytest.mark.interop
-
-
-def start_capture(path: Path) -> subprocess.Popen[bytes]:
-    """tshark (dumpcap) on loopback, UDP only, until we stop it."""
-    process = subprocess.Popen(
-        ["tshark", "-i", "lo", "-f", "udp", "-w", str(path), "-q"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not path.exists():
-        time.sleep(0.05)
-    time.sleep(0.5)  # Let dumpcap start capturing before traffic flows.
-    return process
-
-
-def stop_capture(process: subprocess.Popen[bytes]) -> None:
-    """Stop our own tshark by PID; kill it if it does not stop in 10 s."""
-    os.kill(process.pid, signal.SIGINT)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
-@contextlib.contextmanager
-def captured(path: Path) -> Iterator[None]:
-    """A loopback UDP capture for the block's duration, stopped whatever happens."""
-    process = start_capture(path)
-    try:
-        yield
-    finally:
-        stop_capture(process)
 
 
 def udp_payloads(path: Path) -> list[tuple[int, int, bytes]]:
@@ -93,11 +55,11 @@ def test_site_to_site_call_is_srtp_rekeyed_and_recorded(
     """Two SRTP sites talk through the gateway; each leg has its own keys."""
     require_tools(["tshark"])
     capture_path = tmp_path / "call.pcapng"
-    with captured(capture_path):
+    with live_capture(capture_path, "udp"):
         caller, callee = start_pair(
             gateway,
             caller=("xa-caller", "register,call:xa-callee,wait:3,stats,hangup"),
-            callee=("xa-callee", "register,await_call,wait:3,stats,await_end:20"),
+            callee=("xa-callee", "register,await_call,wait:2.5,stats,await_end:20"),
         )
         try:
             caller.wait_for("call", state="confirmed")
@@ -258,7 +220,7 @@ def test_late_offer_call_between_sites(gateway: GatewayProcess) -> None:
     caller, callee = start_pair(
         gateway,
         caller=("xa-late-a", "register,call_late:xa-late-b,wait:3,stats,hangup"),
-        callee=("xa-late-b", "register,await_call,wait:3,stats,await_end:20"),
+        callee=("xa-late-b", "register,await_call,wait:2.5,stats,await_end:20"),
     )
     try:
         caller.wait_for("call", state="confirmed")

@@ -10,8 +10,8 @@ import pytest
 
 from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import GatewayProcess, free_port
+from tests.interop.peer_process import H323Peer
 from tests.interop.pjsua_peer import CALLER_MEDIA_PORT, Site, call_records
-from tests.interop.test_h323_trunk import H323Peer
 
 pytestmark = pytest.mark.interop
 

@@ -27,12 +27,11 @@ from typing import Any
 import pytest
 
 from gateway.app.config import load_config
-from tests.interop.harness import REPO, GatewayProcess, free_port, require_tools
+from tests.interop.capture import live_capture
+from tests.interop.harness import REPO, GatewayProcess, free_port
+from tests.interop.peer_process import H323Caller, H323Peer
 from tests.interop.pjsua_peer import Site, call_records
 from tests.interop.sipp_trunk import free_media_port
-from tests.interop.test_calls import stop_capture
-from tests.interop.test_h323_incoming import H323Caller
-from tests.interop.test_h323_trunk import H323Peer
 
 pytestmark = pytest.mark.interop
 
@@ -181,25 +180,6 @@ def make_gk_gateway(
         assert code == 0
 
 
-@contextlib.contextmanager
-def ras_capture(path: Path, port: int) -> Iterator[None]:
-    """tshark on loopback, the gatekeeper's UDP port only, for the block."""
-    require_tools(["tshark"])
-    process = subprocess.Popen(
-        ["tshark", "-i", "lo", "-f", f"udp port {port}", "-w", str(path), "-q"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not path.exists():
-            time.sleep(0.05)
-        time.sleep(0.5)  # Let dumpcap start capturing before traffic flows.
-        yield
-    finally:
-        stop_capture(process)
-
-
 def wait_captured(path: Path, port: int, display_filter: str) -> None:
     """Wait until dumpcap has written a frame matching ``display_filter``.
 
@@ -270,7 +250,7 @@ def test_registers_keeps_alive_and_unregisters_on_sigterm(
     """GRQ, RRQ with alias and prefixes, keep-alives within TTL, URQ at stop."""
     gatekeeper = start_gatekeeper()
     pcap = tmp_path / "ras.pcapng"
-    with ras_capture(pcap, gatekeeper.port):
+    with live_capture(pcap, f"udp port {gatekeeper.port}"):
         gateway = make_gk_gateway(gatekeeper)
         grq = gatekeeper.wait_for("received", kind="GRQ")
         rrq = gatekeeper.wait_for("received", kind="RRQ", keep_alive=False)
@@ -369,7 +349,7 @@ def test_call_is_admitted_to_the_acf_address_then_disengaged(
     gatekeeper = start_gatekeeper("--acf-address", f"127.0.0.1:{mcu.port}")
     pcap = tmp_path / "ras-call.pcapng"
     try:
-        with ras_capture(pcap, gatekeeper.port):
+        with live_capture(pcap, f"udp port {gatekeeper.port}"):
             gateway = make_gk_gateway(gatekeeper)  # No trunk address at all.
             gatekeeper.wait_for("sent", kind="RCF")
             site = Site(

@@ -2,71 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.interop.capture import fields, live_capture, problems
 from tests.interop.conftest import GatewayFactory
-from tests.interop.harness import REPO, GatewayProcess, free_port
+from tests.interop.harness import GatewayProcess, free_port
+from tests.interop.peer_process import H323Caller
 from tests.interop.pjsua_peer import CALLEE_MEDIA_PORT, Site, call_records
-from tests.interop.sipp_trunk import free_media_port
 
 pytestmark = pytest.mark.interop
 
 
-class H323Caller:
-    """tests/interop/peers/h323_caller.py as a child process (the national trunk)."""
-
-    def __init__(self, gateway_port: int, called: str, *extra: str) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.interop.peers.h323_caller",
-                "--gateway",
-                f"127.0.0.1:{gateway_port}",
-                "--called",
-                called,
-                "--rtp-port",
-                str(free_media_port()),
-                *extra,
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.events: list[dict[str, Any]] = []
-
-    def wait_for(self, name: str, timeout_s: float = 30) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if line.startswith("{"):
-                entry: dict[str, Any] = json.loads(line)
-                self.events.append(entry)
-                if entry["event"] == name:
-                    return entry
-        raise AssertionError(f"H.323 caller: no {name}; got {self.events}")
-
-    def finish(self) -> int:
-        try:
-            return self.process.wait(30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-
-def national_gateway(make_gateway: GatewayFactory, h323_port: int) -> GatewayProcess:
+def national_gateway(
+    make_gateway: GatewayFactory, h323_port: int, trunk_keys: str = ""
+) -> GatewayProcess:
     """A gateway listening for H.323 and trusting 127.0.0.1 as the national trunk."""
 
     def edit(text: str) -> str:
@@ -78,7 +29,7 @@ def national_gateway(make_gateway: GatewayFactory, h323_port: int) -> GatewayPro
         return text.replace(marker, route + marker) + (
             f'\n[plain]\nh323 = ["127.0.0.1:{h323_port}"]\n'
             f'\n[[trunks]]\nname = "national"\nprotocol = "h323"\n'
-            f'addresses = ["127.0.0.1:{free_port()}"]\ntransport = "tcp"\n'
+            f'addresses = ["127.0.0.1:{free_port()}"]\ntransport = "tcp"\n' + trunk_keys
         )
 
     return make_gateway(edit=edit)
@@ -317,3 +268,32 @@ def test_h323_call_with_separate_h245(
     )
     assert h245_rows and all(not r["_ws.malformed"] for r in h245_rows), h245_rows
     assert problems(pcap, display_filter="h245 && !q931") == []
+
+
+def test_call_ends_when_the_h323_peer_stops_answering_h245(
+    make_gateway: GatewayFactory,
+) -> None:
+    """H.245 round-trip keep-alive (h245_keepalive_s): a caller whose H.245
+    went deaf mid-call is cleared with cause 41 and the site gets BYE."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port, "h245_keepalive_s = 1\n")
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,await_call,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    caller = H323Caller(h323_port, "8801", "--mute-h245-after", "2", "--hold", "30")
+    try:
+        released = caller.wait_for("released")
+        site.wait_for("call", state="disconnected")
+    finally:
+        caller.finish()
+        site.finish()
+    assert released["is_local"] is False and released["cause"] == 41, released
+    assert "h245_ignored" in [e["event"] for e in caller.events]
+    (unresponsive,) = gateway.events("h323.h245.peer_unresponsive")
+    assert unresponsive["direction"] == "in"
+    (record,) = call_records(gateway)
+    assert "stopped answering H.245" in record["end_reason"]

@@ -2,74 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.interop.conftest import GatewayFactory
-from tests.interop.harness import REPO, free_port
+from tests.interop.harness import GatewayProcess
+from tests.interop.peer_process import H323Peer
 from tests.interop.pjsua_peer import CALLER_MEDIA_PORT, Site, call_records
-from tests.interop.sipp_trunk import free_media_port
 
 pytestmark = pytest.mark.interop
 
 
-class H323Peer:
-    """tests/interop/peers/h323_peer.py as a child process (an MCU)."""
+def mcu_gateway(
+    make_gateway: GatewayFactory, peer: H323Peer, trunk_keys: str = ""
+) -> GatewayProcess:
+    """A gateway whose route 66... reaches trunk mcu323: ``peer`` over H.323."""
 
-    def __init__(self, workdir: Path, *extra: str, mode: str) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.interop.peers.h323_peer",
-                "--port",
-                str(self.port),
-                "--rtp-port",
-                str(free_media_port()),
-                "--hold",
-                "30",
-                "--lifetime",
-                "60",
-                "--mode",
-                mode,
-                "--log",
-                str(workdir / "h323-peer.log"),
-                *extra,
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
+    def add_trunk(text: str) -> str:
+        route = (
+            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
+            'target = "trunk:mcu323"\n\n'
         )
-        self.events: list[dict[str, Any]] = []
-        self.wait_for("listening")
+        marker = "[[routes]]\n# Site to site"
+        return text.replace(marker, route + marker) + (
+            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
+            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n' + trunk_keys
+        )
 
-    def wait_for(self, name: str, timeout_s: float = 30) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if line.startswith("{"):
-                entry: dict[str, Any] = json.loads(line)
-                self.events.append(entry)
-                if entry["event"] == name:
-                    return entry
-        raise AssertionError(f"peer: no {name}; got {self.events}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-        return self.process.wait(20)
+    return make_gateway(edit=add_trunk)
 
 
 @pytest.mark.parametrize("mode", ["faststart", "slowstart", "configured-slow"])
@@ -86,18 +47,7 @@ def test_site_calls_h323_mcu(
     peer = H323Peer(tmp_path, *extra, mode="faststart" if configured else mode)
     trunk_keys = "fast_start = false\nh245_tunnelling = false\n" if configured else ""
 
-    def add_trunk(text: str) -> str:
-        route = (
-            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
-            'target = "trunk:mcu323"\n\n'
-        )
-        marker = "[[routes]]\n# Site to site"
-        return text.replace(marker, route + marker) + (
-            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
-            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n' + trunk_keys
-        )
-
-    gateway = make_gateway(edit=add_trunk)
+    gateway = mcu_gateway(make_gateway, peer, trunk_keys)
     site = Site(
         gateway,
         "xa-h323",
@@ -139,18 +89,7 @@ def test_site_gets_early_media_from_an_h323_mcu(
     SDP (early media flows, SRTP), then 200 with the same answer."""
     peer = H323Peer(tmp_path, "--connect-after", "3", mode="faststart")
 
-    def add_trunk(text: str) -> str:
-        route = (
-            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
-            'target = "trunk:mcu323"\n\n'
-        )
-        marker = "[[routes]]\n# Site to site"
-        return text.replace(marker, route + marker) + (
-            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
-            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n'
-        )
-
-    gateway = make_gateway(edit=add_trunk)
+    gateway = mcu_gateway(make_gateway, peer)
     site = Site(
         gateway,
         "xa-early",
@@ -183,18 +122,7 @@ def test_rfc4733_dtmf_and_user_input_cross_the_gateway(
     RFC 4733 packets in the site's SRTP audio (the site took telephone-event)."""
     peer = H323Peer(tmp_path, "--dtmf", "9", mode="faststart")
 
-    def add_trunk(text: str) -> str:
-        route = (
-            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
-            'target = "trunk:mcu323"\n\n'
-        )
-        marker = "[[routes]]\n# Site to site"
-        return text.replace(marker, route + marker) + (
-            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
-            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n'
-        )
-
-    gateway = make_gateway(edit=add_trunk)
+    gateway = mcu_gateway(make_gateway, peer)
     site = Site(
         gateway,
         "xa-4733",

@@ -15,8 +15,8 @@ import pytest
 
 from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import free_port
+from tests.interop.peer_process import H323Caller
 from tests.interop.sipp_trunk import SippTrunk, free_media_port
-from tests.interop.test_h323_incoming import H323Caller
 
 pytestmark = pytest.mark.interop
 

@@ -12,11 +12,10 @@ tshark must dissect the injected packets as RTP events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import struct
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,8 @@ from gateway.media.telephone_event import (
     parse_event,
 )
 from gateway.srtp.session import SrtpLeg
+from tests.interop.capture import live_capture
 from tests.interop.harness import require_tools
-from tests.interop.test_calls import stop_capture
 from tests.interop.test_media_relay import HOST, SUITE, Peer, key, peer, run
 
 pytestmark = pytest.mark.interop
@@ -285,24 +284,6 @@ def test_injected_digits_reach_the_site_as_srtp_rfc_4733_in_the_relayed_stream()
     run_with_relay(body)
 
 
-@contextlib.contextmanager
-def captured(path: Path, port: int) -> Iterator[None]:
-    """tshark on loopback, one UDP port, for the block; stopped whatever happens."""
-    process = subprocess.Popen(
-        ["tshark", "-i", "lo", "-f", f"udp dst port {port}", "-w", str(path), "-q"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not path.exists():
-            time.sleep(0.05)
-        time.sleep(0.5)  # Let dumpcap start capturing before traffic flows.
-        yield
-    finally:
-        stop_capture(process)
-
-
 RTPEVENT_FIELDS = [
     "rtp.seq",
     "rtp.marker",
@@ -352,7 +333,7 @@ def test_injected_digit_on_clear_rtp_is_an_rtp_event_for_tshark(tmp_path: Path) 
         site, other = await endpoint(secure=False), await endpoint(secure=False)
         port = site.rtp.address[1]
         relay = new_relay()
-        with captured(path, port):
+        with live_capture(path, f"udp dst port {port}"):
             try:
                 await body(site, other, relay)
             finally:

@@ -138,8 +138,17 @@ class Caller:
             link.send(self.backlog)
             self.backlog = []
 
+    def is_h245_muted(self, now: float) -> bool:
+        """``--mute-h245-after``: a peer whose H.245 went deaf mid-call."""
+        after = self.args.mute_h245_after
+        at = self.connected_at
+        return after is not None and at is not None and now >= at + after
+
     def on_link_pdus(self, pdus: list[bytes], now: float) -> None:
         self.start_h245(now)
+        if self.is_h245_muted(now):
+            emit(event="h245_ignored", count=len(pdus))
+            return
         for pdu in pdus:
             self.h245.receive_message(pdu, now)
         assert self.writer is not None
@@ -252,6 +261,9 @@ class Caller:
                 self.link_task = asyncio.ensure_future(self.connect_h245(event.address))
         elif isinstance(event, TunnelledH245):
             self.start_h245(now)
+            if self.is_h245_muted(now):
+                emit(event="h245_ignored", count=len(event.pdus))
+                return
             for pdu in event.pdus:
                 self.h245.receive_message(pdu, now)
         elif isinstance(event, Released):
@@ -437,6 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtmf", default="")
     parser.add_argument("--slow", action="store_true", help="no Fast Start")
     parser.add_argument("--video", action="store_true", help="H.263 video too")
+    parser.add_argument(
+        "--mute-h245-after",
+        type=float,
+        default=None,
+        help="ignore the gateway's H.245 this many seconds after Connect",
+    )
     parser.add_argument(
         "--request-update-after",
         type=float,
