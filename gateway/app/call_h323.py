@@ -29,6 +29,7 @@ from gateway.b2bua.events import (
     Release,
     Setup,
 )
+from gateway.b2bua.h323_media import late_offer_template
 from gateway.b2bua.leg_media import check_offer, make_offer
 from gateway.b2bua.routing import RoutingError, Source, TargetKind
 from gateway.b2bua.trunks import Trunk, TrunkAddress
@@ -62,8 +63,15 @@ class H323Legs:
         callee, caller = call.callee, call.caller
         assert callee is not None and callee.policy is not None
         if caller.offer is None:
-            raise RemoteSipError("a late offer cannot be sent to an H.323 trunk", 488)
-        callee.offer = make_offer(caller.offer, ports(callee), callee.policy)
+            # Late offer: offer the H.323 side our own codecs; the caller
+            # gets what it agreed, in the 200 (delayed to early offer).
+            template = late_offer_template(self._service.relay.bind_host)
+            if not callee.endpoints:
+                await self._service.allocate_for(call, callee, len(template.media))
+            call.is_offer_made_for_callee = True
+            callee.offer = make_offer(template, ports(callee), callee.policy)
+        else:
+            callee.offer = make_offer(caller.offer, ports(callee), callee.policy)
         trunk = self._service.trunk_named(str(callee.trunk))
         gatekeeper = self.gatekeepers.get(trunk.name)
         identity = CallIdentity.random()  # The same in ARQ, Setup and DRQ.

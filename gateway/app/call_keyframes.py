@@ -61,7 +61,9 @@ class Keyframes:
         broker = KeyframeBroker(self._config)
         late = call.is_late_offer
         caller_sdp = remote_sdp(caller, we_offered=late)
-        callee_sdp = remote_sdp(callee, we_offered=not late)
+        callee_sdp = remote_sdp(
+            callee, we_offered=not late or call.is_offer_made_for_callee
+        )
         broker.add_leg("a", dialect=leg_dialect(caller_sdp, index))
         broker.add_leg("b", dialect=leg_dialect(callee_sdp, index))
         return broker

@@ -55,7 +55,7 @@ def start_sessions(call: Call, *, caller_offered: bool = True) -> None:
     if callee is not None:
         callee.session = LegSession.from_leg(
             callee,
-            we_offered=caller_offered,
+            we_offered=caller_offered or call.is_offer_made_for_callee,
             ports=[e.rtp_port for e in callee.endpoints],
         )
 

@@ -510,6 +510,9 @@ class CallService:
     def _callee_answered(self, call: Call, event: Answer) -> None:
         callee, caller = call.callee, call.caller
         assert callee is not None and caller.policy is not None
+        if call.is_offer_made_for_callee:
+            self._spawn(self._offer_caller(call, event))
+            return
         try:
             if call.early_answer is not None:
                 self._final_after_early(call, event.sdp)
@@ -521,6 +524,27 @@ class CallService:
             return
         assert caller.answer is not None
         self._answer_caller(call, caller.invite_transaction, caller.answer)
+
+    async def _offer_caller(self, call: Call, event: Answer) -> None:
+        """Late offer via an offer of ours: the callee's answer becomes our
+        offer to the caller in the 200; its ACK answers (call_late_offer)."""
+        callee, caller = call.callee, call.caller
+        assert callee is not None and callee.offer is not None
+        assert caller.policy is not None
+        try:
+            if event.sdp is None:
+                raise RemoteSdpError("the answer has no SDP")
+            callee.answer = event.sdp
+            callee.streams = leg_streams(callee.offer, callee.answer, we_offered=True)
+            await self._allocate(call, caller, len(event.sdp.media))
+            if call.is_ended:
+                return
+            caller.offer = make_offer(event.sdp, ports(caller), caller.policy)
+        except (RemoteSdpError, RemoteSrtpError) as exc:
+            self._fail(call, 488, f"callee's answer is not usable: {exc}")
+            self._send_in_dialog(callee, "BYE")
+            return
+        self._answer_caller(call, caller.invite_transaction, caller.offer)
 
     def _final_after_early(self, call: Call, sdp: SessionDescription | None) -> None:
         """The final answer after early media: a moved callee moves the relay."""

@@ -103,6 +103,9 @@ class Call:
     end_reason: str = ""
     is_echo: bool = False
     is_late_offer: bool = False  # The caller's INVITE had no SDP.
+    # Late offer toward a callee that needs an offer (H.323): the gateway
+    # offered the callee its own codecs, then the caller what was agreed.
+    is_offer_made_for_callee: bool = False
     relay_streams: dict[int, Any] = field(default_factory=dict)  # m-line -> stream
     reoffer_pending: bool = False  # A mid-call offer/answer is under way.
     failover: FailoverPlan | None = None  # Trunk addresses still to try.

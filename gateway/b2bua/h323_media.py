@@ -597,6 +597,44 @@ def answer_for_h323_peer(
     )
 
 
+# -- a late offer toward H.323 (Cisco calls it delayed to early offer) ------------
+
+#: What the gateway offers an H.323 callee when the SIP caller sent no SDP:
+#: codecs every H.323 MCU knows, most wanted first (H.241, H.263 CIF).
+_LATE_OFFER_FORMATS: dict[MediaKind, tuple[MediaFormat, ...]] = {
+    MediaKind.AUDIO: (
+        MediaFormat(name="G722", clock_rate=8000, payload_type=9),
+        MediaFormat(name="PCMU", clock_rate=8000, payload_type=0),
+        MediaFormat(name="PCMA", clock_rate=8000, payload_type=8),
+    ),
+    MediaKind.VIDEO: (
+        MediaFormat(
+            name="H264",
+            clock_rate=90000,
+            payload_type=97,
+            fmtp="profile-level-id=42801f;packetization-mode=1",
+        ),
+        MediaFormat(name="H263", clock_rate=90000, payload_type=34, fmtp="CIF=1"),
+    ),
+}
+
+
+def late_offer_template(host: str) -> SessionDescription:
+    """The SDP an H.323 callee is offered for a SIP caller's late offer.
+
+    The SIP caller then gets an offer of what the H.323 side agreed (from
+    its answer), so both legs end on the same codecs.  Ports are
+    placeholders: the leg's own offer puts the relay's ports in.
+    """
+    media = [
+        media_from_stream(
+            StreamDescription(kind=kind, formats=formats), port=9, proto="RTP/AVP"
+        )
+        for kind, formats in _LATE_OFFER_FORMATS.items()
+    ]
+    return _session(host, media)
+
+
 # -- DTMF across H.323 (H.245 user input <-> RFC 4733) ----------------------------
 
 TELEPHONE_EVENT = "telephone-event"

@@ -143,3 +143,35 @@ def test_rfc4733_dtmf_and_user_input_cross_the_gateway(
         e.get("digit") == "3" and e["to"] == "callee" for e in sent
     ), sent
     assert any(e["to"] == "caller" and e["rfc4733"] is True for e in sent), sent
+
+
+@pytest.mark.parametrize("mode", ["faststart", "slowstart"])
+def test_late_offer_site_calls_h323_mcu(
+    make_gateway: GatewayFactory, tmp_path: Path, mode: str
+) -> None:
+    """INVITE without SDP toward H.323: the gateway offers the MCU its own
+    codecs, then offers the site (SRTP) what the MCU agreed, in the 200."""
+    peer = H323Peer(tmp_path, mode=mode)
+    gateway = mcu_gateway(make_gateway, peer)
+    site = Site(
+        gateway,
+        "xa-late323",
+        "register,call_late:66123,wait:3,stats,hangup",
+        media_port=CALLER_MEDIA_PORT,
+    )
+    try:
+        confirmed = site.wait_for("call", state="confirmed")
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+        setup = peer.wait_for("setup")
+        released = peer.wait_for("released")
+    finally:
+        site.finish()
+        peer.stop()
+    assert confirmed["status"] == 200
+    assert setup["fast_start"] is (mode == "faststart")
+    assert stats["codec"] == "PCMU" and stats["rx_packets"] > 100, stats
+    assert released["cause"] == 16
+    (record,) = call_records(gateway)
+    caller, callee = record["legs"]
+    assert caller["media"].startswith("SRTP ") and callee["protocol"] == "h323"

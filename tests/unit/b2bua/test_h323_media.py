@@ -9,6 +9,7 @@ import pytest
 from gateway.b2bua.h323_media import (
     accept_fast_start,
     answer_for_h323_peer,
+    late_offer_template,
     offer_from_fast_start,
     read_fast_start,
 )
@@ -17,7 +18,7 @@ from gateway.h323.capabilities import data_type_for
 from gateway.h323.codec import TransportAddress
 from gateway.h323.h245_messages import H2250Parameters, read_h245_address
 from gateway.sdp.errors import RemoteSdpError
-from gateway.sdp.media import MediaFormat
+from gateway.sdp.media import MediaFormat, stream_from_sdp
 from gateway.sdp.model import Direction
 from gateway.sdp.parse import parse_sdp
 
@@ -158,3 +159,16 @@ def test_answer_for_h323_peer_refuses_a_codec_change() -> None:
             parse_sdp(LAST_REMOTE.encode()),
         )
     assert caught.value.status == 488 and "PCMU" in str(caught.value)
+
+
+def test_late_offer_template_offers_codecs_h245_can_carry() -> None:
+    """Every format of the template has an H.245 form (else no proposal)."""
+    template = late_offer_template("203.0.113.5")
+    assert [m.kind for m in template.media] == ["audio", "video"]
+    for index in range(len(template.media)):
+        stream = stream_from_sdp(template, index)
+        assert stream is not None
+        names = [f.name for f in stream.formats]
+        assert names == (["G722", "PCMU", "PCMA"] if index == 0 else ["H264", "H263"])
+        for fmt in stream.formats:
+            assert data_type_for(fmt) is not None
