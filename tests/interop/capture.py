@@ -88,3 +88,13 @@ def problems(
             if level
         )
     ]
+
+
+def frames_sent(path: Path, port: int, display_filter: str) -> int:
+    """How many TCP frames from ``port`` match ``display_filter``; every
+    frame from that port must be free of Malformed and expert warnings."""
+    sent = f"tcp.srcport == {port}"
+    assert problems(path, display_filter=sent) == []
+    return len(
+        fields(path, ["frame.number"], display_filter=f"{sent} && ({display_filter})")
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.capture import fields, live_capture, problems
+from tests.interop.capture import fields, frames_sent, live_capture, problems
 from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import GatewayProcess, free_port
 from tests.interop.peer_process import H323Caller
@@ -149,7 +149,7 @@ def test_h323_call_to_unknown_number_is_released(
 
 
 def test_site_holds_and_resumes_a_slow_start_h323_call(
-    make_gateway: GatewayFactory,
+    make_gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     """re-INVITE sendonly/sendrecv from the site: the gateway answers for the
     H.323 leg, closes its channel toward the caller (CLC) and re-opens it."""
@@ -162,9 +162,11 @@ def test_site_holds_and_resumes_a_slow_start_h323_call(
         media_port=CALLEE_MEDIA_PORT,
     )
     site.wait_for("reg", code=200)
-    caller = H323Caller(h323_port, "8801", "--slow", "--hold", "9")
-    try:
+    pcap = tmp_path / "hold.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(h323_port, "8801", "--slow", "--hold", "9")
         released = caller.wait_for("released")
+    try:
         stats = site.wait_for("stats")
         site.wait_for("call", state="disconnected")
     finally:
@@ -181,6 +183,9 @@ def test_site_holds_and_resumes_a_slow_start_h323_call(
     assert 2 in holding and holding[-1] == 1, holding  # Local hold, then active.
     assert stats["rx_packets"] > 50
     assert len(gateway.events("call.reoffer")) == 2
+    # tshark: the gateway's CLC, and its OLCs before and after, are clean H.245.
+    assert frames_sent(pcap, h323_port, "h245.closeLogicalChannel_element") == 1
+    assert frames_sent(pcap, h323_port, "h245.openLogicalChannel_element") == 2
 
 
 def test_h323_caller_hangs_up_while_the_site_rings(
@@ -271,7 +276,7 @@ def test_h323_call_with_separate_h245(
 
 
 def test_call_ends_when_the_h323_peer_stops_answering_h245(
-    make_gateway: GatewayFactory,
+    make_gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     """H.245 round-trip keep-alive (h245_keepalive_s): a caller whose H.245
     went deaf mid-call is cleared with cause 41 and the site gets BYE."""
@@ -284,9 +289,11 @@ def test_call_ends_when_the_h323_peer_stops_answering_h245(
         media_port=CALLEE_MEDIA_PORT,
     )
     site.wait_for("reg", code=200)
-    caller = H323Caller(h323_port, "8801", "--mute-h245-after", "2", "--hold", "30")
-    try:
+    pcap = tmp_path / "keepalive.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(h323_port, "8801", "--mute-h245-after", "2", "--hold", "30")
         released = caller.wait_for("released")
+    try:
         site.wait_for("call", state="disconnected")
     finally:
         caller.finish()
@@ -297,3 +304,4 @@ def test_call_ends_when_the_h323_peer_stops_answering_h245(
     assert unresponsive["direction"] == "in"
     (record,) = call_records(gateway)
     assert "stopped answering H.245" in record["end_reason"]
+    assert frames_sent(pcap, h323_port, "h245.roundTripDelayRequest_element") >= 2

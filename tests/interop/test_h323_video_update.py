@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.interop.capture import frames_sent, live_capture
 from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import free_port
 from tests.interop.peer_process import H323Caller
@@ -56,17 +57,19 @@ def test_video_fast_update_both_ways(
 
     gateway = make_gateway(edit=edit)
     video.start()
-    caller = H323Caller(
-        h323_port,
-        "8801",
-        "--video",
-        "--request-update-after",
-        "1",
-        "--hold",
-        "4",
-    )
-    try:
+    pcap = tmp_path / "vfu.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(
+            h323_port,
+            "8801",
+            "--video",
+            "--request-update-after",
+            "1",
+            "--hold",
+            "4",
+        )
         released = caller.wait_for("released")
+    try:
         result = video.wait(30)
     finally:
         caller.finish()
@@ -84,3 +87,5 @@ def test_video_fast_update_both_ways(
     assert released["is_local"] is True
     requests = gateway.events("h323.h245.fast_update_requested")
     assert len(requests) == 1 and requests[0]["direction"] == "in"
+    # tshark: the gateway's videoFastUpdatePicture is clean H.245.
+    assert frames_sent(pcap, h323_port, "h245.videoFastUpdatePicture_element") == 1
