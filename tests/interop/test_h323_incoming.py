@@ -305,3 +305,39 @@ def test_call_ends_when_the_h323_peer_stops_answering_h245(
     (record,) = call_records(gateway)
     assert "stopped answering H.245" in record["end_reason"]
     assert frames_sent(pcap, h323_port, "h245.roundTripDelayRequest_element") >= 2
+
+
+def test_site_early_media_reaches_the_h323_caller_before_connect(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """183 with SDP from the site -> Progress with the accepted Fast Start
+    channels (H.323 8.1.7.1): media flows before Connect; 200 -> Connect."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port)
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,early_only,await_ringing,wait:2,answer,wait:2,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    pcap = tmp_path / "early.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(h323_port, "8801", "--hold", "3")
+        released = caller.wait_for("released")
+    try:
+        site.wait_for("call", state="disconnected")
+    finally:
+        caller.finish()
+        site.finish()
+    kinds = [e["event"] for e in caller.events]
+    # Fast Start came back before Connect, in Progress.
+    assert kinds.index("fast_start") < kinds.index("connected"), kinds
+    assert "progress" in kinds, kinds
+    assert released["received"] > 150, released  # ~2 s early + 3 s connected.
+    sent = gateway_messages(pcap, h323_port)
+    types = [t for row in sent for t in row["q931.message_type"].split("|") if t]
+    assert types[:3] == ["0x02", "0x03", "0x07"], types  # Proceeding, Progress, Connect
+    progress = next(r for r in sent if r["q931.message_type"].startswith("0x03"))
+    assert progress["h225.FastStart_item"].count("|") == 1  # Two accepted OLCs.
+    assert gateway.events("call.early_media")

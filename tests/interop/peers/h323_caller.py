@@ -35,6 +35,7 @@ from gateway.h323.call_messages import (
     ConnectReceived,
     FastStartAccepted,
     PeerH245Address,
+    ProgressReceived,
     Released,
     TunnelledH245,
 )
@@ -249,6 +250,8 @@ class Caller:
             emit(event="proceeding")
         elif isinstance(event, AlertingReceived):
             emit(event="alerting")
+        elif isinstance(event, ProgressReceived):
+            emit(event="progress")
         elif isinstance(event, FastStartAccepted):
             self.on_fast_start(event)
         elif isinstance(event, ConnectReceived):

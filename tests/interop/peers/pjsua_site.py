@@ -10,7 +10,8 @@ await_call (wait until an incoming call is answered: answering is automatic),
 stats (print RTP packet counts of the current call), hangup, await_end.
 
 More steps: ring_only (from now on incoming calls get 180 and are not
-answered), await_ringing (wait until an incoming call is ringing), dial:USER
+answered), early_only (the same with 183 and SDP: early media), answer (answer
+that call with 200), await_ringing (wait until an incoming call is ringing), dial:USER
 (call sip:USER@domain and wait only until it rings, is answered or fails),
 call_another:USER (place one more call, keeping the current one up, and print
 a "call_another" event with its final state and status), hold (re-INVITE
@@ -42,6 +43,7 @@ class SiteAccount(pj.Account):  # type: ignore[misc]
         self.reg_events: list[dict[str, object]] = []
         self.call: SiteCall | None = None
         self.is_auto_answer = True
+        self.provisional_status = 180  # What an unanswered incoming call gets.
         # Calls other than ``call`` stay referenced: a collected Call hangs up.
         self.other_calls: list[SiteCall] = []
 
@@ -50,7 +52,7 @@ class SiteAccount(pj.Account):  # type: ignore[misc]
         self.call = call
         emit(event="incoming")
         answer = pj.CallOpParam()
-        answer.statusCode = 200 if self.is_auto_answer else 180
+        answer.statusCode = 200 if self.is_auto_answer else self.provisional_status
         call.answer(answer)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
@@ -315,6 +317,15 @@ def main() -> int:
             )
         elif name == "ring_only":
             account.is_auto_answer = False
+        elif name == "early_only":  # 183 with SDP: early media, no answer yet.
+            account.is_auto_answer = False
+            account.provisional_status = 183
+        elif name == "answer":  # Answer the ringing (or early) call with 200.
+            if account.call is not None:
+                answer = pj.CallOpParam()
+                answer.statusCode = 200
+                account.call.answer(answer)
+            pump(ep, time.monotonic() + 5, call_state_in(account, "confirmed"))
         elif name == "await_ringing":
             pump(ep, time.monotonic() + 15, call_state_in(account, "early"))
         elif name == "dial":
