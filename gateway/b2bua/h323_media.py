@@ -25,7 +25,11 @@ from gateway.h323.capabilities import (
 from gateway.h323.codec import TransportAddress
 from gateway.h323.errors import LocalH323Error
 from gateway.h323.h245 import H245Session
-from gateway.h323.h245_messages import H2250Parameters, read_h245_address
+from gateway.h323.h245_messages import (
+    H2250Parameters,
+    open_logical_channel,
+    read_h245_address,
+)
 from gateway.sdp.codecs import STATIC_PAYLOAD_TYPES
 from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.media import (
@@ -146,18 +150,10 @@ def transmit_proposal(number: int, stream: H323Stream, data_type: Any) -> bytes:
     parameters = H2250Parameters(
         session_id=stream.session_id, media_control=stream.relay_rtcp
     )
-    return codec.encode_open_logical_channel(
-        {
-            "forwardLogicalChannelNumber": number,
-            "forwardLogicalChannelParameters": {
-                "dataType": data_type,
-                "multiplexParameters": (
-                    "h2250LogicalChannelParameters",
-                    parameters.to_asn(),
-                ),
-            },
-        }
+    olc = open_logical_channel(
+        number=number, data_type=data_type, parameters=parameters
     )
+    return codec.encode_open_logical_channel(olc.body)
 
 
 def same_codec(a: MediaFormat, b: MediaFormat) -> bool:
