@@ -121,6 +121,7 @@ class Admission:
             raise RemoteSipError(
                 "calls need TLS with a site certificate, or a configured trunk", 403
             )
+        self.check_trunk_capacity(trunk)
         leg.trunk = trunk.name
         leg.policy = self.trunk_policy(trunk)
         return Source.trunk(trunk.name), leg
@@ -134,13 +135,17 @@ class Admission:
                     f"site {caller.site} has {len(active)} calls (limit)", 486
                 )
 
-    def _trunk_leg(self, trunk: Trunk, number: str) -> CallLeg:
-        """The callee leg toward ``trunk`` (SIP or H.323), limits checked."""
+    def check_trunk_capacity(self, trunk: Trunk) -> None:
+        """``max_calls`` counts the trunk's calls both ways; full gives 503."""
         if trunk.max_calls:
             calls = self._svc.calls.values()
             active = [c for c in calls if uses_trunk(c, trunk.name)]
             if len(active) >= trunk.max_calls:
                 raise RemoteSipError(f"trunk {trunk.name} is full", 503)
+
+    def _trunk_leg(self, trunk: Trunk, number: str) -> CallLeg:
+        """The callee leg toward ``trunk`` (SIP or H.323), limits checked."""
+        self.check_trunk_capacity(trunk)
         return CallLeg(
             name="callee",
             trunk=trunk.name,

@@ -279,6 +279,7 @@ class H323Legs:
         host = leg.peer[0]
         if trunk is None:
             raise RemoteSipError(f"{host} is not an H.323 trunk", 403)
+        service.admission.check_trunk_capacity(trunk)
         caller = CallLeg(
             name="caller",
             protocol="h323",

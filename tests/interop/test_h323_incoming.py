@@ -341,3 +341,32 @@ def test_site_early_media_reaches_the_h323_caller_before_connect(
     progress = next(r for r in sent if r["q931.message_type"].startswith("0x03"))
     assert progress["h225.FastStart_item"].count("|") == 1  # Two accepted OLCs.
     assert gateway.events("call.early_media")
+
+
+def test_trunk_max_calls_counts_incoming_h323_calls(
+    make_gateway: GatewayFactory,
+) -> None:
+    """max_calls = 1: a second H.323 call while the first is up is refused."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port, "max_calls = 1\n")
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,await_call,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    first = H323Caller(h323_port, "8801", "--hold", "4")
+    try:
+        first.wait_for("connected")
+        second = H323Caller(h323_port, "8801")
+        refused = second.wait_for("released")
+        second.finish()
+        first.wait_for("released")
+        site.wait_for("call", state="disconnected")
+    finally:
+        first.finish()
+        site.finish()
+    assert refused["is_local"] is False and refused["cause"] == 41, refused  # 503
+    (refusal,) = gateway.events("call.refused")
+    assert refusal["status"] == 503 and "full" in refusal["reason"]
