@@ -188,7 +188,17 @@ class Reoffers:
         Raises RemoteSdpError (488) for a change H.323 channels cannot follow.
         """
         assert y_leg.session is not None
-        y_answer = answer_for_h323_peer(plan.offer, y_leg.session.remote)
+        try:
+            y_answer = answer_for_h323_peer(plan.offer, y_leg.session.remote)
+        except RemoteSdpError:
+            # A codec change: new channels in a codec of the offer (or 488).
+            switched = y_leg.h323.switch_codecs(plan.offer)
+            y_answer = answer_for_h323_peer(plan.offer, y_leg.session.remote, switched)
+            self._svc.log.info(
+                "call.h323_codec_change",
+                call=call.call_ref,
+                codecs={i: f.name for i, f in switched.items()},
+            )
         result = complete_reoffer(plan, y_answer)
         self._apply(call, x_leg, y_leg, result)
         self._answer_x(call, x_leg, transaction_id, request, result.answer)

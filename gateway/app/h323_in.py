@@ -49,7 +49,8 @@ from gateway.h323.h245 import (
     MasterSlaveDetermined,
     UserInput,
 )
-from gateway.sdp.media import stream_from_sdp
+from gateway.sdp.errors import RemoteSdpError
+from gateway.sdp.media import MediaFormat, stream_from_sdp
 from gateway.sdp.model import SessionDescription
 
 __all__ = ["H323CallIn", "dialled_of"]
@@ -185,6 +186,20 @@ class H323CallIn(H323Connection):
             self._command(negotiation.close_ours)
         else:
             self._command(negotiation.reopen_ours)
+
+    def switch_codecs(self, offer: SessionDescription) -> dict[int, MediaFormat]:
+        """Re-open H.245 channels in codecs of a mid-call ``offer``; see
+        :meth:`ChannelNegotiation.switch_codecs` (488 after Fast Start)."""
+        negotiation = self._negotiation
+        if negotiation is None:
+            raise RemoteSdpError(
+                "the H.323 leg's channels came from Fast Start: no codec change",
+                status=488,
+            )
+        now = time.monotonic()
+        switched = negotiation.switch_codecs(offer, now)
+        self._pump(now)
+        return switched
 
     def request_fast_update(self) -> bool:
         """Ask the caller for an intra picture (H.245 15.10); False without video."""

@@ -202,6 +202,14 @@ class H323CallOut(H323Connection):
         self._command(lambda now: self._h245.send_fast_update(channel, now=now))
         return True
 
+    def switch_codecs(self, offer: SessionDescription) -> dict[int, MediaFormat]:
+        """Re-open H.245 channels in codecs of a mid-call ``offer``; see
+        :meth:`ChannelNegotiation.switch_codecs` (488 after Fast Start)."""
+        now = time.monotonic()
+        switched = self._media.switch_codecs(offer, now)
+        self._pump(now)
+        return switched
+
     def set_on_hold(self, is_held: bool) -> None:
         """The SIP side held or resumed: close or re-open our channels."""
         self._log.info("h323.call.hold" if is_held else "h323.call.resume")

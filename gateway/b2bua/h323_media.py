@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -500,6 +501,63 @@ class ChannelNegotiation:
     def answer(self, fallback_host: str) -> SessionDescription:
         return answer_sdp(self.offer, self.streams, fallback_host)
 
+    def switch_codecs(
+        self, offer: SessionDescription, now: float
+    ) -> dict[int, MediaFormat]:
+        """A mid-call offer without our channels' codec: re-open them in its
+        first format the peer receives, and announce the offer's formats in a
+        new TerminalCapabilitySet so that the peer re-opens its own (H.245
+        8.3, 8.4).  Returns the new format per m-line index; raises
+        RemoteSdpError (488) when the peer receives none of them, or when
+        Fast Start opened the channels (H.245 did not, it cannot change them).
+        """
+        if self.is_fast_started or self._peer is None:
+            raise RemoteSdpError(
+                "the H.323 leg's channels came from Fast Start: no codec change",
+                status=488,
+            )
+        switched: dict[int, MediaFormat] = {}
+        for stream in self.streams:
+            offered = stream_from_sdp(offer, stream.index)
+            if offered is None or stream.agreed is None:
+                continue
+            formats = tuple(f for f in offered.formats if _is_expressible(f))
+            if any(same_codec(stream.agreed, f) for f in formats):
+                continue
+            candidate = dataclasses.replace(stream, formats=formats)
+            new = first_common(candidate, self._peer)
+            if new is None:
+                raise RemoteSdpError(
+                    "the H.323 peer receives none of the offered codecs", status=488
+                )
+            switched[stream.index] = new
+        if not switched:
+            return switched
+        for stream in self.streams:
+            if stream.index not in switched:
+                continue
+            offered = stream_from_sdp(offer, stream.index)
+            assert offered is not None
+            stream.formats = tuple(f for f in offered.formats if _is_expressible(f))
+            if stream.out_channel is not None:
+                self._h245.close_channel(stream.out_channel, now=now)
+            self._open_one(stream, switched[stream.index], now)
+        # The whole set again: what each stream receives now (the new codec,
+        # or the one it keeps), so no other channel is dropped.
+        plan = h245_capabilities_from_streams(
+            [
+                StreamDescription(kind=s.kind, formats=(s.agreed,))
+                for s in self.streams
+                if s.agreed is not None
+            ]
+        )
+        self._h245.send_capabilities(
+            now,
+            capability_table=[(e.number, e.capability) for e in plan.entries],
+            capability_descriptors=plan.capability_descriptors(),
+        )
+        return switched
+
     def take_channel_number(self) -> int:
         """A new forward logical channel number of ours."""
         number = self._next_channel
@@ -559,32 +617,45 @@ class ChannelNegotiation:
 
 
 def answer_for_h323_peer(
-    offer: SessionDescription, last_remote: SessionDescription
+    offer: SessionDescription,
+    last_remote: SessionDescription,
+    switched: Mapping[int, MediaFormat] | None = None,
 ) -> SessionDescription:
     """The answer an H.323 leg gives to a mid-call SDP offer, made by us.
 
     H.323 has no offer/answer: the peer's channels stay as they are, so the
     answer is its last SDP (addresses, agreed codec) with each stream's
-    direction mirroring the offer's (RFC 3264 §6.1); H.245 then pauses or
-    resumes the channels (H.323 section 8.4.6).  Raises RemoteSdpError (488)
-    when the offer drops the codec the H.323 channels use: a codec change
-    needs new channels with a new capability exchange, which is not done.
+    direction mirroring the offer's (RFC 3264 §6.1); H.245 then closes or
+    re-opens the channels.  ``switched`` gives the new codec of streams
+    whose channels are being re-opened in another codec
+    (:meth:`ChannelNegotiation.switch_codecs`).  Raises RemoteSdpError (488)
+    when the offer drops the codec of a stream that is not switched.
     """
+    switched = switched or {}
     media: list[MediaDescription] = []
     for index, offered in enumerate(offer.media):
         if index >= len(last_remote.media) or offered.port == 0:
             media.append(dataclasses.replace(offered, port=0, attributes=()))
             continue
         remote = last_remote.media[index]
+        direction = offer.direction_of(index).reversed()
+        new = switched.get(index)
+        if new is not None:
+            line = media_from_stream(
+                StreamDescription(kind=MediaKind(remote.kind), formats=(new,)),
+                port=remote.port,
+                proto="RTP/AVP",
+            )
+            line = dataclasses.replace(line, connections=remote.connections)
+            media.append(line.with_direction(direction))
+            continue
         if remote.port != 0 and not set(remote.formats) & set(offered.formats):
             agreed = stream_from_sdp(last_remote, index)
             name = agreed.formats[0].name if agreed and agreed.formats else "?"
             raise RemoteSdpError(
-                f"the H.323 leg uses {name}: a codec change toward H.323 is not "
-                "supported",
+                f"the H.323 leg uses {name} and cannot change codec now",
                 status=488,
             )
-        direction = offer.direction_of(index).reversed()
         media.append(remote.with_direction(direction))
     return dataclasses.replace(
         last_remote,

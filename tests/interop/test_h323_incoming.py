@@ -370,3 +370,42 @@ def test_trunk_max_calls_counts_incoming_h323_calls(
     assert refused["is_local"] is False and refused["cause"] == 41, refused  # 503
     (refusal,) = gateway.events("call.refused")
     assert refusal["status"] == 503 and "full" in refusal["reason"]
+
+
+def test_site_changes_codec_on_a_slow_start_h323_call(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """re-INVITE with PCMA only: the gateway re-opens its channel toward the
+    H.323 caller in PCMA and sends a new TerminalCapabilitySet, so the caller
+    re-opens its own in PCMA; audio flows in the new codec."""
+    h323_port = free_port()
+    gateway = national_gateway(make_gateway, h323_port)
+    site = Site(
+        gateway,
+        "xa-in",
+        "register,await_call,wait:1,codec:PCMA,wait:2,stats,await_end:20",
+        media_port=CALLEE_MEDIA_PORT,
+    )
+    site.wait_for("reg", code=200)
+    pcap = tmp_path / "codec.pcap"
+    with live_capture(pcap, f"tcp port {h323_port}"):
+        caller = H323Caller(
+            h323_port, "8801", "--slow", "--codecs", "PCMU,PCMA", "--hold", "7"
+        )
+        released = caller.wait_for("released")
+    try:
+        stats = site.wait_for("stats")
+        site.wait_for("call", state="disconnected")
+    finally:
+        caller.finish()
+        site.finish()
+    accepted = [e for e in caller.events if e["event"] == "channel_accepted"]
+    assert [e["codec"] for e in accepted] == ["PCMU", "PCMA"], caller.events
+    opening = [e["codec"] for e in caller.events if e["event"] == "own_channel_opening"]
+    assert opening == ["PCMU", "PCMA"], caller.events
+    assert stats["codec"] == "PCMA" and stats["rx_packets"] > 50, stats
+    assert released["received"] > accepted[1]["received"] + 50, caller.events
+    (change,) = gateway.events("call.h323_codec_change")
+    assert change["codecs"] == {"0": "PCMA"}
+    assert frames_sent(pcap, h323_port, "h245.closeLogicalChannel_element") == 1
+    assert frames_sent(pcap, h323_port, "h245.terminalCapabilitySet_element") == 2

@@ -43,6 +43,7 @@ from gateway.h323.capabilities import (
     data_type_for,
     format_from_data_type,
     h245_capabilities_from_streams,
+    streams_from_h245,
 )
 from gateway.h323.codec import AliasAddress, AliasKind, TransportAddress
 from gateway.h323.h245 import (
@@ -59,6 +60,8 @@ from gateway.sdp.media import MediaFormat, MediaKind, StreamDescription
 
 HOST = "127.0.0.1"
 PCMU = MediaFormat(name="PCMU", clock_rate=8000, payload_type=0)
+PCMA = MediaFormat(name="PCMA", clock_rate=8000, payload_type=8)
+AUDIO = {"PCMU": PCMU, "PCMA": PCMA}
 H263 = MediaFormat(name="H263", clock_rate=90000, payload_type=34, fmtp="CIF=1")
 VIDEO_RECEIVE_CHANNEL = 3  # Our video receive proposal (see proposals()).
 PACKET_INTERVAL_S = 0.02
@@ -77,6 +80,7 @@ class Rtp(asyncio.DatagramProtocol):
         self.target: tuple[str, int] | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self._seq = 0
+        self.payload_type = 0  # Of the codec our channel carries.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -89,15 +93,15 @@ class Rtp(asyncio.DatagramProtocol):
             return
         self._seq += 1
         header = struct.pack(
-            "!BBHII", 0x80, 0, self._seq & 0xFFFF, self._seq * 160, 0x1234ABCD
+            "!BBHII",
+            0x80,
+            self.payload_type,
+            self._seq & 0xFFFF,
+            self._seq * 160,
+            0x1234ABCD,
         )
         self.transport.sendto(header + b"\xff" * 160, self.target)
         self.sent += 1
-
-
-def is_pcmu(data_type: Any) -> bool:
-    fmt = format_from_data_type(data_type)
-    return fmt is not None and fmt.name.upper() == "PCMU"
 
 
 class Caller:
@@ -112,6 +116,9 @@ class Caller:
         self.connected_at: float | None = None
         self.is_dtmf_sent = False
         self.is_update_sent = False
+        self.codecs = tuple(AUDIO[name] for name in args.codecs.split(","))
+        self.channel_number: int | None = None
+        self.channel_codec: MediaFormat | None = None
         self.gives_up_at = (
             time.monotonic() + args.give_up if args.give_up is not None else None
         )
@@ -296,7 +303,7 @@ class Caller:
             return
         self.is_h245_started = True
         plan = h245_capabilities_from_streams(
-            [StreamDescription(kind=MediaKind.AUDIO, formats=(PCMU,))]
+            [StreamDescription(kind=MediaKind.AUDIO, formats=self.codecs)]
         )
         self.h245.start(
             now,
@@ -306,25 +313,24 @@ class Caller:
 
     def on_h245_event(self, event: Any, now: float) -> None:
         if isinstance(event, CapabilitiesReceived) and self.args.slow:
-            parameters = H2250Parameters(session_id=1, media_control=self.rtcp_address)
-            self.h245.open_channel(
-                11, data_type=data_type_for(PCMU), parameters=parameters, now=now
-            )
+            self.open_audio(event, now)
         elif isinstance(event, ChannelOpened) and event.media is not None:
             self.rtp.target = (event.media.host, event.media.port)
             emit(event="channel_opened", media=event.media.port)
         elif isinstance(event, ChannelOpenRequested):
-            if is_pcmu(event.data_type):
+            if self.is_ours(event.data_type):
                 self.h245.accept_channel(
                     event.number,
                     media=self.rtp_address,
                     media_control=self.rtcp_address,
                     now=now,
                 )
+                fmt = format_from_data_type(event.data_type)
                 emit(
                     event="channel_accepted",
                     number=event.number,
                     received=self.rtp.received,
+                    codec=None if fmt is None else fmt.name,
                 )
             else:
                 self.h245.reject_channel(event.number, now=now)
@@ -339,6 +345,45 @@ class Caller:
             emit(event="user_input", digits=event.digits)
         elif isinstance(event, FastUpdateRequested):
             emit(event="fast_update_received", number=event.number)
+
+    def open_audio(self, event: CapabilitiesReceived, now: float) -> None:
+        """Our audio channel in the first of our codecs the gateway receives;
+        a new capability set without that codec re-opens it (H.245 8.3)."""
+        theirs = [
+            f.name.upper()
+            for s in streams_from_h245(
+                [
+                    {"capabilityTableEntryNumber": n, "capability": c}
+                    for n, c in event.table
+                ],
+                event.descriptors,
+            )
+            for f in s.formats
+        ]
+        fmt = next((f for f in self.codecs if f.name.upper() in theirs), None)
+        if fmt is None or fmt is self.channel_codec:
+            return
+        if self.channel_number is not None:
+            self.h245.close_channel(self.channel_number, now=now)
+            emit(event="own_channel_closed", number=self.channel_number)
+        self.channel_number = (
+            11 if self.channel_number is None else self.channel_number + 1
+        )
+        self.channel_codec = fmt
+        assert fmt.payload_type is not None
+        self.rtp.payload_type = fmt.payload_type
+        parameters = H2250Parameters(session_id=1, media_control=self.rtcp_address)
+        self.h245.open_channel(
+            self.channel_number,
+            data_type=data_type_for(fmt),
+            parameters=parameters,
+            now=now,
+        )
+        emit(event="own_channel_opening", codec=fmt.name)
+
+    def is_ours(self, data_type: Any) -> bool:
+        fmt = format_from_data_type(data_type)
+        return fmt is not None and fmt.name.upper() in {f.name for f in self.codecs}
 
     def next_deadline(self) -> float:
         deadlines = [
@@ -452,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtmf", default="")
     parser.add_argument("--slow", action="store_true", help="no Fast Start")
     parser.add_argument("--video", action="store_true", help="H.263 video too")
+    parser.add_argument(
+        "--codecs", default="PCMU", help="audio codecs we take, e.g. PCMU,PCMA"
+    )
     parser.add_argument(
         "--mute-h245-after",
         type=float,

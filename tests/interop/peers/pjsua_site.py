@@ -15,7 +15,8 @@ that call with 200), await_ringing (wait until an incoming call is ringing), dia
 (call sip:USER@domain and wait only until it rings, is answered or fails),
 call_another:USER (place one more call, keeping the current one up, and print
 a "call_another" event with its final state and status), hold (re-INVITE
-with a=sendonly), unhold (re-INVITE with a=sendrecv), info (SIP INFO
+with a=sendonly), unhold (re-INVITE with a=sendrecv), codec:NAME (re-INVITE
+offering only that audio codec, e.g. codec:PCMA), info (SIP INFO
 picture_fast_update, RFC 5168), dtmf:DIGITS (DTMF in SIP INFO), dtmf4733:DIGITS
 (DTMF as RFC 4733 telephone-event in the audio),
 call_late:USER (like call, but the INVITE has no SDP: a late offer).
@@ -352,6 +353,13 @@ def main() -> int:
         elif name == "info":
             send_picture_fast_update(account.call)
             pump(ep, time.monotonic() + 1)
+        elif name == "codec":  # re-INVITE offering only this audio codec.
+            for codec in ep.codecEnum2():
+                wanted = str(codec.codecId).upper().startswith(value.upper() + "/")
+                ep.codecSetPriority(codec.codecId, 255 if wanted else 0)
+            if account.call is not None:
+                account.call.reinvite(pj.CallOpParam(True))
+            pump(ep, time.monotonic() + 2)
         elif name in ("hold", "unhold"):
             hold_or_resume(account.call, is_hold=name == "hold")
             pump(ep, time.monotonic() + 2)

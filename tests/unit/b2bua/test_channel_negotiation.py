@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gateway.b2bua.h323_media import ChannelNegotiation
 from gateway.h323 import codec
 from gateway.h323.capabilities import (
@@ -20,6 +22,7 @@ from gateway.h323.h245 import (
     H245Session,
     MasterSlaveDetermined,
 )
+from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.media import MediaFormat, MediaKind, StreamDescription
 from gateway.sdp.parse import parse_sdp
 
@@ -41,6 +44,7 @@ class Pair:
         self.peer = H245Session()
         self.media = ChannelNegotiation(self.ours, OFFER)
         self.peer_events: list[Any] = []
+        self.peer_names = {f.name for f in peer_formats}
         self.sent: list[str] = []
         ours = self.media.capabilities_for_h245()
         peer = h245_capabilities_from_streams(
@@ -71,7 +75,7 @@ class Pair:
                 self.peer_events.append(event)
                 if isinstance(event, ChannelOpenRequested):
                     fmt = format_from_data_type(event.data_type)
-                    if fmt is not None and fmt.name == "PCMA":
+                    if fmt is not None and fmt.name in self.peer_names:
                         self.peer.accept_channel(
                             event.number,
                             media=PEER_RTP,
@@ -136,3 +140,36 @@ def test_fast_started_calls_open_and_close_nothing() -> None:
     media.close_ours(0.0)
     media.reopen_ours(0.0)
     assert ours.pop_outgoing() == []
+
+
+def test_codec_change_reopens_our_channel_and_sends_a_new_capability_set() -> None:
+    """A re-offer without our PCMA: PCMU is the new codec (the peer takes it)."""
+    pcmu = MediaFormat(name="PCMU", clock_rate=8000, payload_type=0)
+    pair = Pair(peer_formats=(PCMA, pcmu))
+    (stream,) = pair.media.streams
+    assert stream.agreed is not None and stream.agreed.name == "PCMU"
+    reoffer = parse_sdp(
+        b"v=0\r\no=- 1 2 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\n"
+        b"t=0 0\r\nm=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+    )
+    pair.sent.clear()
+    switched = pair.media.switch_codecs(reoffer, 0.0)
+    pair.pump()
+    assert {i: f.name for i, f in switched.items()} == {0: "PCMA"}
+    assert stream.agreed is not None and stream.agreed.name == "PCMA"
+    assert pair.sent[:3] == [
+        "closeLogicalChannel",
+        "openLogicalChannel",
+        "terminalCapabilitySet",
+    ]
+
+
+def test_codec_change_to_a_codec_the_peer_lacks_is_488() -> None:
+    pair = Pair()
+    g722_only = parse_sdp(
+        b"v=0\r\no=- 1 2 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\n"
+        b"t=0 0\r\nm=audio 40000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n"
+    )
+    with pytest.raises(RemoteSdpError) as caught:
+        pair.media.switch_codecs(g722_only, 0.0)
+    assert caught.value.status == 488
