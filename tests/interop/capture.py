@@ -18,28 +18,67 @@ from pathlib import Path
 EXPERT_WARNING = 0x00600000
 
 
+class Capture:
+    """tshark on loopback with ``capture_filter``, started and stopped by PID."""
+
+    def __init__(self, path: Path, capture_filter: str) -> None:
+        self.path = path
+        self.process = subprocess.Popen(
+            ["tshark", "-i", "lo", "-f", capture_filter, "-w", str(path)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            if "Capturing on" in line:
+                break
+        else:
+            raise AssertionError("tshark did not start capturing")
+        # dumpcap says "Capturing on" a moment before its filter is live.
+        time.sleep(1.0)
+
+    def stop(self) -> None:
+        """Stop tshark by PID (idempotent), letting it write its file."""
+        if self.process.poll() is not None:
+            return
+        time.sleep(0.5)  # The kernel hands packets to dumpcap in blocks.
+        os.kill(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def values(self, *names: str, display_filter: str) -> list[list[str]]:
+        """Per frame matching ``display_filter``, the values of ``names``."""
+        return [
+            [row[name] for name in names]
+            for row in fields(
+                self.path, names, display_filter=display_filter, aggregator=","
+            )
+        ]
+
+    def lines(self, *names: str, display_filter: str | None = None) -> list[str]:
+        """One tab-separated line per frame (empty lines left out)."""
+        rows = fields(
+            self.path, names, display_filter=display_filter or "", aggregator=","
+        )
+        lines = ("\t".join(row[name] for name in names) for row in rows)
+        return [line for line in lines if line.strip()]
+
+    def rows(self, display_filter: str, *names: str) -> list[dict[str, str]]:
+        """One dict per matching frame; repeated fields are '|'-joined."""
+        return fields(self.path, names, display_filter=display_filter)
+
+
 @contextlib.contextmanager
 def live_capture(path: Path, capture_filter: str) -> Iterator[None]:
     """tshark on loopback with ``capture_filter`` for the block, then stopped."""
-    process = subprocess.Popen(
-        ["tshark", "-i", "lo", "-f", capture_filter, "-w", str(path), "-q"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    capture = Capture(path, capture_filter)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not path.exists():
-            time.sleep(0.05)
-        time.sleep(0.5)  # Let dumpcap start capturing before traffic flows.
         yield
-        time.sleep(0.5)  # The kernel hands packets to dumpcap in blocks.
     finally:
-        os.kill(process.pid, signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        capture.stop()
 
 
 def fields(
@@ -48,14 +87,22 @@ def fields(
     *,
     decode_as: Sequence[str] = (),
     display_filter: str = "",
+    aggregator: str = "|",
 ) -> list[dict[str, str]]:
-    """One dict per frame: each field's values, '|'-joined when repeated."""
+    """One dict per frame: each field's values, ``aggregator``-joined."""
     arguments = ["tshark", "-r", str(path)]
     for rule in decode_as:
         arguments += ["-d", rule]
     if display_filter:
         arguments += ["-Y", display_filter]
-    arguments += ["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|"]
+    arguments += [
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        f"aggregator={aggregator}",
+    ]
     for name in names:
         arguments += ["-e", name]
     result = subprocess.run(

@@ -31,6 +31,7 @@ from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
 from gateway.sdp.model import SessionDescription
 from gateway.sdp.parse import parse_sdp
 from gateway.sdp.serialize import serialize_sdp
+from tests.interop.capture import Capture
 from tests.interop.harness import REPO, free_port
 
 pytestmark = pytest.mark.interop
@@ -100,50 +101,6 @@ class PeerProcess:
         except subprocess.TimeoutExpired:
             os.kill(self.process.pid, signal.SIGKILL)
             return self.process.wait(timeout=5)
-
-
-class Capture:
-    """tshark on lo for one TCP port, stopped by PID with SIGINT."""
-
-    def __init__(self, path: Path, port: int) -> None:
-        self.path = path
-        self.port = port
-        self.process = subprocess.Popen(
-            ["tshark", "-i", "lo", "-f", f"tcp port {port}", "-w", str(path)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if "Capturing on" in line:
-                break
-        else:
-            raise AssertionError("tshark did not start capturing")
-        # dumpcap says "Capturing on" a moment before its filter is live.
-        time.sleep(1.0)
-
-    def stop(self) -> None:
-        """Stop tshark by PID (idempotent), letting it write its file."""
-        if self.process.poll() is not None:
-            return
-        time.sleep(0.5)  # Let the last segments reach the capture.
-        os.kill(self.process.pid, signal.SIGINT)
-        self.process.wait(timeout=10)
-
-    def fields(self, *names: str, display_filter: str | None = None) -> list[str]:
-        """One line per frame with ``names`` tab-separated."""
-        # "-d tcp.port==P,tpkt" would hand TPKT payloads to COTP (ISO 8073);
-        # tshark's Q.931-over-TPKT heuristic on TCP is what finds H.225.0.
-        command = ["tshark", "-r", str(self.path)]
-        if display_filter:
-            command += ["-Y", display_filter]
-        command += ["-T", "fields"]
-        for name in names:
-            command += ["-e", name]
-        result = subprocess.run(
-            command, capture_output=True, text=True, check=True, timeout=60
-        )
-        return [line for line in result.stdout.splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -298,7 +255,7 @@ def test_call_answers_echoes_and_releases(
     """
     peer = PeerProcess(tmp_path, mode=mode)
     peers.append(peer)
-    capture = Capture(tmp_path / f"h323-{mode}.pcapng", peer.port)
+    capture = Capture(tmp_path / f"h323-{mode}.pcapng", f"tcp port {peer.port}")
     request.addfinalizer(capture.stop)
 
     async def scenario() -> None:
@@ -327,21 +284,21 @@ def test_call_answers_echoes_and_releases(
     check_capture(capture)
     # Tunnelled H.245 ran in both modes; only slow start opened channels in it.
     for element in ("terminalCapabilitySet_element", "userInput"):
-        assert capture.fields("frame.number", display_filter=f"h245.{element}")
-    acks = capture.fields("frame.number", display_filter=OLC_ACK)
+        assert capture.lines("frame.number", display_filter=f"h245.{element}")
+    acks = capture.lines("frame.number", display_filter=OLC_ACK)
     assert len(acks) == (0 if mode == "faststart" else 2)
 
 
 def check_capture(capture: Capture) -> None:
     """No malformed frame; Setup, Alerting, Connect, Release Complete decoded."""
-    malformed = capture.fields(
+    malformed = capture.lines(
         "frame.number", display_filter="_ws.malformed || _ws.expert.severity >= error"
     )
     assert malformed == []
-    types = capture.fields("q931.message_type", display_filter="q931")
+    types = capture.lines("q931.message_type", display_filter="q931")
     decoded = {int(value, 16) for line in types for value in line.split(",")}
     assert {0x05, 0x01, 0x07, 0x5A} <= decoded
-    bodies = capture.fields("h225.h323_message_body", display_filter="h225")
+    bodies = capture.lines("h225.h323_message_body", display_filter="h225")
     names = {value for line in bodies for value in line.split(",")}
     # h323-message-body CHOICE indexes: setup 0, alerting 3, connect 2,
     # releaseComplete 5 (H.225.0 Annex H).

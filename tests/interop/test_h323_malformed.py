@@ -34,6 +34,7 @@ import pytest
 
 from gateway.b2bua.events import Release
 from gateway.b2bua.sip_leg import status_for
+from tests.interop.capture import Capture
 from tests.interop.harness import (
     REPO,
     GatewayProcess,
@@ -158,46 +159,6 @@ class BadPeer:
         return [e for e in self.seen if e["event"] == "received"]
 
 
-class Capture:
-    """tshark on lo for the peers' ports, stopped by PID with SIGINT."""
-
-    def __init__(self, path: Path, ports: list[int]) -> None:
-        self.path = path
-        port_filter = " or ".join(f"tcp port {port}" for port in ports)
-        self.process = subprocess.Popen(
-            ["tshark", "-i", "lo", "-f", port_filter, "-w", str(path)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if "Capturing on" in line:
-                break
-        else:
-            raise AssertionError("tshark did not start capturing")
-        # dumpcap says "Capturing on" a moment before its filter is live.
-        time.sleep(1.0)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        time.sleep(0.5)  # Let the last segments reach the capture.
-        os.kill(self.process.pid, signal.SIGINT)
-        self.process.wait(timeout=10)
-
-    def rows(self, display_filter: str, *names: str) -> list[dict[str, str]]:
-        """One dict per matching frame; repeated fields are '|'-joined."""
-        command = ["tshark", "-r", str(self.path), "-Y", display_filter, "-T"]
-        command += ["fields", "-E", "occurrence=a", "-E", "aggregator=|"]
-        for name in names:
-            command += ["-e", name]
-        result = subprocess.run(
-            command, capture_output=True, text=True, check=True, timeout=60
-        )
-        lines = [line for line in result.stdout.splitlines() if line.strip()]
-        return [dict(zip(names, line.split("\t"), strict=True)) for line in lines]
-
-
 @dataclass(slots=True)
 class Outcome:
     """What happened on one fault's call and the echo call after it."""
@@ -305,7 +266,9 @@ def run(
     text = add_trunks(gateway.config_path.read_text("utf-8"), peers, listener_port)
     gateway.config_path.write_text(text, encoding="utf-8")
     ports = [p.port for p in peers.values()] + [listener_port]
-    capture = Capture(directory / "malformed.pcap", ports)
+    capture = Capture(
+        directory / "malformed.pcap", " or ".join(f"tcp port {p}" for p in ports)
+    )
     try:
         for peer in peers.values():
             peer.wait_event("listening")

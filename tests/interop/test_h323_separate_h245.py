@@ -14,9 +14,7 @@ frame and no expert warning.
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +31,7 @@ from gateway.app.h323_leg import H323CallOut
 from gateway.b2bua.events import Alerting, Release
 from gateway.h323.call_messages import Released, SetupReceived
 from gateway.h323.codec import TransportAddress
+from tests.interop.capture import Capture
 from tests.interop.conftest import GatewayFactory
 from tests.interop.harness import REPO, free_port
 from tests.interop.peers.h323_peer import NonTunnellingCall
@@ -118,45 +117,6 @@ class SeparatePeer(PeerProcess):
         return self.events.get(timeout=timeout_s)
 
 
-class Capture:
-    """tshark on lo with a BPF filter, stopped by PID with SIGINT."""
-
-    def __init__(self, path: Path, bpf: str) -> None:
-        self.path = path
-        self.process = subprocess.Popen(
-            ["tshark", "-i", "lo", "-f", bpf, "-w", str(path)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if "Capturing on" in line:
-                break
-        else:
-            raise AssertionError("tshark did not start capturing")
-        # dumpcap says "Capturing on" a moment before its filter is live.
-        time.sleep(1.0)
-
-    def stop(self) -> None:
-        """Stop tshark by PID (idempotent), letting it write its file."""
-        if self.process.poll() is not None:
-            return
-        time.sleep(0.5)  # Let the last segments reach the capture.
-        os.kill(self.process.pid, signal.SIGINT)
-        self.process.wait(timeout=10)
-
-    def fields(self, *names: str, display_filter: str) -> list[list[str]]:
-        """Per frame matching ``display_filter``, the values of ``names``."""
-        command = ["tshark", "-r", str(self.path), "-Y", display_filter]
-        command += ["-T", "fields"]
-        for name in names:
-            command += ["-e", name]
-        result = subprocess.run(
-            command, capture_output=True, text=True, check=True, timeout=60
-        )
-        return [line.split("\t") for line in result.stdout.splitlines() if line]
-
-
 def check_capture(
     capture: Capture,
     *,
@@ -175,7 +135,7 @@ def check_capture(
     Only frames of these two connections count: other tests run alongside.
     """
     ours = f"(tcp.port == {h225_port} || tcp.port == {h245_port})"
-    bad = capture.fields(
+    bad = capture.values(
         "frame.number",
         "_ws.col.Info",
         display_filter=(
@@ -184,11 +144,11 @@ def check_capture(
         ),
     )
     assert bad == []
-    control = capture.fields(
+    control = capture.values(
         "frame.number", display_filter=f"{ours} && h225.h245Control"
     )
     assert control == []
-    h225 = capture.fields(
+    h225 = capture.values(
         "h225.h323_message_body",
         "h225.h245Tunnelling",
         "h225.h245IpPort",
@@ -206,7 +166,7 @@ def check_capture(
     assert len(tunnelling) >= 4 and {f for _, f in tunnelling[1:]} == {"0"}
     assert str(h245_port) in {port for row in h225 for port in row[2].split(",")}
     direction = "srcport" if is_gateway_listening else "dstport"
-    infos = capture.fields(
+    infos = capture.values(
         "_ws.col.Info", display_filter=f"h245 && tcp.{direction} == {h245_port}"
     )
     sent = {word for (info,) in infos for word in info.split() if word[0] != "("}
@@ -214,11 +174,11 @@ def check_capture(
     assert expected <= sent, sent
     if not is_slow_start:
         assert not SLOW_START_H245 & sent  # Fast Start opened the channels.
-    fins = capture.fields(
+    fins = capture.values(
         "tcp.stream", "tcp.srcport", display_filter=f"tcp.flags.fin == 1 && {ours}"
     )
     assert len({(stream, source) for stream, source in fins}) == 4, fins
-    resets = capture.fields(
+    resets = capture.values(
         "frame.number", display_filter=f"tcp.flags.reset == 1 && {ours}"
     )
     assert resets == []
@@ -358,7 +318,7 @@ def test_leg_runs_h245_on_the_callees_connection(
     )
     if h245 == "facility":
         startH245 = f"tcp.port == {peer.port} && h225.startH245_element"
-        assert capture.fields("frame.number", display_filter=startH245)
+        assert capture.values("frame.number", display_filter=startH245)
 
 
 @pytest.mark.parametrize("mode", ["slowstart", "faststart"])
