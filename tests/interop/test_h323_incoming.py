@@ -15,6 +15,13 @@ from tests.interop.pjsua_peer import CALLEE_MEDIA_PORT, Site, call_records
 pytestmark = pytest.mark.interop
 
 
+def registered_site(gateway: GatewayProcess, steps: str) -> Site:
+    """Site xa-in (the calls' destination), once it is registered."""
+    site = Site(gateway, "xa-in", steps, media_port=CALLEE_MEDIA_PORT)
+    site.wait_for("reg", code=200)
+    return site
+
+
 def national_gateway(
     make_gateway: GatewayFactory, h323_port: int, trunk_keys: str = ""
 ) -> GatewayProcess:
@@ -50,13 +57,9 @@ def test_h323_call_reaches_a_site(
     """
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port)
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,await_call,wait:2,dtmf4733:4,stats,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
+    site = registered_site(
+        gateway, "register,await_call,wait:2,dtmf4733:4,stats,await_end:20"
     )
-    site.wait_for("reg", code=200)
     slow = ["--slow"] if start == "slow" else []
     pcap = tmp_path / "h323-in.pcap"
     with live_capture(pcap, f"tcp port {h323_port}"):
@@ -155,13 +158,9 @@ def test_site_holds_and_resumes_a_slow_start_h323_call(
     H.323 leg, closes its channel toward the caller (CLC) and re-opens it."""
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port)
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,await_call,wait:1,hold,unhold,wait:2,stats,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
+    site = registered_site(
+        gateway, "register,await_call,wait:1,hold,unhold,wait:2,stats,await_end:20"
     )
-    site.wait_for("reg", code=200)
     pcap = tmp_path / "hold.pcap"
     with live_capture(pcap, f"tcp port {h323_port}"):
         caller = H323Caller(h323_port, "8801", "--slow", "--hold", "9")
@@ -194,13 +193,7 @@ def test_h323_caller_hangs_up_while_the_site_rings(
     """180 from the site -> Alerting; the caller's Release Complete -> CANCEL."""
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port)
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,ring_only,await_ringing,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
-    )
-    site.wait_for("reg", code=200)
+    site = registered_site(gateway, "register,ring_only,await_ringing,await_end:20")
     pcap = tmp_path / "h323-ring.pcap"
     with live_capture(pcap, f"tcp port {h323_port}"):
         caller = H323Caller(h323_port, "8801", "--give-up", "2")
@@ -233,13 +226,9 @@ def test_h323_call_with_separate_h245(
     ("expect"); channels, media and user input run over it."""
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port)
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,await_call,wait:2,dtmf4733:4,stats,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
+    site = registered_site(
+        gateway, "register,await_call,wait:2,dtmf4733:4,stats,await_end:20"
     )
-    site.wait_for("reg", code=200)
     slow = ["--slow"] if start == "slow" else []
     pcap = tmp_path / "h245.pcap"
     with live_capture(pcap, "tcp"):
@@ -282,13 +271,7 @@ def test_call_ends_when_the_h323_peer_stops_answering_h245(
     went deaf mid-call is cleared with cause 41 and the site gets BYE."""
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port, "h245_keepalive_s = 1\n")
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,await_call,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
-    )
-    site.wait_for("reg", code=200)
+    site = registered_site(gateway, "register,await_call,await_end:20")
     pcap = tmp_path / "keepalive.pcap"
     with live_capture(pcap, f"tcp port {h323_port}"):
         caller = H323Caller(h323_port, "8801", "--mute-h245-after", "2", "--hold", "30")
@@ -314,13 +297,9 @@ def test_site_early_media_reaches_the_h323_caller_before_connect(
     channels (H.323 8.1.7.1): media flows before Connect; 200 -> Connect."""
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port)
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,early_only,await_ringing,wait:2,answer,wait:2,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
+    site = registered_site(
+        gateway, "register,early_only,await_ringing,wait:2,answer,wait:2,await_end:20"
     )
-    site.wait_for("reg", code=200)
     pcap = tmp_path / "early.pcap"
     with live_capture(pcap, f"tcp port {h323_port}"):
         caller = H323Caller(h323_port, "8801", "--hold", "3")
@@ -349,13 +328,7 @@ def test_trunk_max_calls_counts_incoming_h323_calls(
     """max_calls = 1: a second H.323 call while the first is up is refused."""
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port, "max_calls = 1\n")
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,await_call,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
-    )
-    site.wait_for("reg", code=200)
+    site = registered_site(gateway, "register,await_call,await_end:20")
     first = H323Caller(h323_port, "8801", "--hold", "4")
     try:
         first.wait_for("connected")
@@ -380,13 +353,9 @@ def test_site_changes_codec_on_a_slow_start_h323_call(
     re-opens its own in PCMA; audio flows in the new codec."""
     h323_port = free_port()
     gateway = national_gateway(make_gateway, h323_port)
-    site = Site(
-        gateway,
-        "xa-in",
-        "register,await_call,wait:1,codec:PCMA,wait:2,stats,await_end:20",
-        media_port=CALLEE_MEDIA_PORT,
+    site = registered_site(
+        gateway, "register,await_call,wait:1,codec:PCMA,wait:2,stats,await_end:20"
     )
-    site.wait_for("reg", code=200)
     pcap = tmp_path / "codec.pcap"
     with live_capture(pcap, f"tcp port {h323_port}"):
         caller = H323Caller(

@@ -45,6 +45,7 @@ from tests.interop.test_h323_leg import (
     audio_address,
     next_answer,
 )
+from tests.interop.test_h323_trunk import mcu_gateway
 
 pytestmark = pytest.mark.interop
 
@@ -480,18 +481,7 @@ def test_site_calls_h323_mcu_with_separate_h245(
     )
     request.addfinalizer(capture.stop)
 
-    def add_trunk(text: str) -> str:
-        route = (
-            '[[routes]]\nname = "mcu-h323"\nmatch_prefix = "66"\n'
-            'target = "trunk:mcu323"\n\n'
-        )
-        marker = "[[routes]]\n# Site to site"
-        return text.replace(marker, route + marker) + (
-            f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
-            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n'
-        )
-
-    gateway = make_gateway(edit=add_trunk)
+    gateway = mcu_gateway(make_gateway, peer.port)
     site = Site(
         gateway,
         "xa-h323",

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.interop
 
 
 def mcu_gateway(
-    make_gateway: GatewayFactory, peer: H323Peer, trunk_keys: str = ""
+    make_gateway: GatewayFactory, peer_port: int, trunk_keys: str = ""
 ) -> GatewayProcess:
-    """A gateway whose route 66... reaches trunk mcu323: ``peer`` over H.323."""
+    """A gateway whose route 66... reaches trunk mcu323, H.323 at ``peer_port``."""
 
     def add_trunk(text: str) -> str:
         route = (
@@ -27,7 +27,7 @@ def mcu_gateway(
         marker = "[[routes]]\n# Site to site"
         return text.replace(marker, route + marker) + (
             f'\n[[trunks]]\nname = "mcu323"\nprotocol = "h323"\n'
-            f'addresses = ["127.0.0.1:{peer.port}"]\ntransport = "tcp"\n' + trunk_keys
+            f'addresses = ["127.0.0.1:{peer_port}"]\ntransport = "tcp"\n' + trunk_keys
         )
 
     return make_gateway(edit=add_trunk)
@@ -47,7 +47,7 @@ def test_site_calls_h323_mcu(
     peer = H323Peer(tmp_path, *extra, mode="faststart" if configured else mode)
     trunk_keys = "fast_start = false\nh245_tunnelling = false\n" if configured else ""
 
-    gateway = mcu_gateway(make_gateway, peer, trunk_keys)
+    gateway = mcu_gateway(make_gateway, peer.port, trunk_keys)
     site = Site(
         gateway,
         "xa-h323",
@@ -89,7 +89,7 @@ def test_site_gets_early_media_from_an_h323_mcu(
     SDP (early media flows, SRTP), then 200 with the same answer."""
     peer = H323Peer(tmp_path, "--connect-after", "3", mode="faststart")
 
-    gateway = mcu_gateway(make_gateway, peer)
+    gateway = mcu_gateway(make_gateway, peer.port)
     site = Site(
         gateway,
         "xa-early",
@@ -122,7 +122,7 @@ def test_rfc4733_dtmf_and_user_input_cross_the_gateway(
     RFC 4733 packets in the site's SRTP audio (the site took telephone-event)."""
     peer = H323Peer(tmp_path, "--dtmf", "9", mode="faststart")
 
-    gateway = mcu_gateway(make_gateway, peer)
+    gateway = mcu_gateway(make_gateway, peer.port)
     site = Site(
         gateway,
         "xa-4733",
@@ -152,7 +152,7 @@ def test_late_offer_site_calls_h323_mcu(
     """INVITE without SDP toward H.323: the gateway offers the MCU its own
     codecs, then offers the site (SRTP) what the MCU agreed, in the 200."""
     peer = H323Peer(tmp_path, mode=mode)
-    gateway = mcu_gateway(make_gateway, peer)
+    gateway = mcu_gateway(make_gateway, peer.port)
     site = Site(
         gateway,
         "xa-late323",
