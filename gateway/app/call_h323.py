@@ -39,9 +39,6 @@ from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.model import SessionDescription
 from gateway.sip.errors import RemoteSipError
 
-# The call is not answered yet (its caller may still give up).
-_EARLY = (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY)
-
 if TYPE_CHECKING:
     from gateway.app.call_service import CallService
 
@@ -329,7 +326,7 @@ class H323Legs:
             return
         if isinstance(event, Release):
             call.caller.h323 = None
-            if call.state in _EARLY:
+            if call.is_early:
                 service.cancel_callee(call)
                 service.end(call, f"caller released: {event.reason}")
             else:

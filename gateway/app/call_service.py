@@ -70,10 +70,14 @@ from gateway.b2bua.routing import (
     RoutingError,
 )
 from gateway.b2bua.session_timer import SessionTimerPolicy
-from gateway.b2bua.sip_leg import CAUSE_TIMER_EXPIRY, event_from_response, status_for
+from gateway.b2bua.sip_leg import event_from_response, status_for
 from gateway.b2bua.trunks import FailoverPlan, Trunk
 from gateway.errors import GatewayError
-from gateway.h323.q850 import sip_status_to_cause
+from gateway.h323.q850 import (
+    CAUSE_NORMAL_CLEARING,
+    CAUSE_RECOVERY_ON_TIMER_EXPIRY,
+    sip_status_to_cause,
+)
 from gateway.media.relay import MediaLeg
 from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.model import SessionDescription, TransportProfile
@@ -89,10 +93,10 @@ from gateway.srtp.suites import SrtpPolicy
 from gateway.store.base import Store
 
 SiteConnector = Callable[[str], Awaitable[Connection]]
-_EARLY = (CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY)
 # A trunk address that did not answer or could not be reached (Q.850 102).
-CAUSE_NORMAL_CLEARING = 16  # Q.850
-_NO_ANSWER = Release(cause=CAUSE_TIMER_EXPIRY, reason="callee did not answer")
+_NO_ANSWER = Release(
+    cause=CAUSE_RECOVERY_ON_TIMER_EXPIRY, reason="callee did not answer"
+)
 
 
 class CallService:
@@ -177,7 +181,7 @@ class CallService:
         for call in list(self.calls.values()):
             if call.caller.invite_transaction != invite_transaction:
                 continue
-            if call.state in _EARLY and call.invite is not None:
+            if call.is_early and call.invite is not None:
                 self._respond(invite_transaction, make_response(call.invite, 487))
                 self._cancel_callee(call)
                 self._end(call, "cancelled by caller")
@@ -411,7 +415,7 @@ class CallService:
         callee = call.callee
         assert callee is not None
         status: int | None = release.status
-        if status is None and release.cause != CAUSE_TIMER_EXPIRY:
+        if status is None and release.cause != CAUSE_RECOVERY_ON_TIMER_EXPIRY:
             # An H.323 Release Complete: its cause as a status (17 busy is
             # final, 41 temporary failure fails over), RFC 3398 section 8.2.
             status = status_for(release)
@@ -444,7 +448,7 @@ class CallService:
         if call.is_ended or callee is None or callee.got_response:
             return
         if callee.h323 is not None and id(callee.h323) == id(attempt):
-            callee.h323.release(CAUSE_TIMER_EXPIRY)
+            callee.h323.release(CAUSE_RECOVERY_ON_TIMER_EXPIRY)
             callee.h323 = None  # Ignore whatever this attempt says later.
         elif (
             callee.invite_transaction is not None
@@ -792,10 +796,10 @@ class CallService:
         if call.is_ended:
             return
         if call.caller.h323 is not None:
-            if call.state in _EARLY:
+            if call.is_early:
                 call.caller.h323.release(sip_status_to_cause(caller_status(status)))
                 call.caller.h323 = None
-        elif call.state in _EARLY:
+        elif call.is_early:
             assert call.invite is not None
             response = make_response(call.invite, caller_status(status))
             response.headers.add("Warning", warning(reason))

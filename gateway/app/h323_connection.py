@@ -43,12 +43,14 @@ from gateway.h323.h245 import (
     SessionEnded,
     SessionState,
 )
-from gateway.h323.q850 import CAUSE_NORMAL_CLEARING
+from gateway.h323.q850 import (
+    CAUSE_NORMAL_CLEARING,
+    CAUSE_RECOVERY_ON_TIMER_EXPIRY,
+    CAUSE_TEMPORARY_FAILURE,
+)
 
 __all__ = ["H323Connection"]
 
-CAUSE_TEMPORARY_FAILURE = 41
-CAUSE_RECOVERY_ON_TIMER_EXPIRY = 102
 _READ_SIZE_BYTES = 65536
 _MAX_H245_BACKLOG = 256
 """H.245 PDUs held while a separate connection is awaited (H.323 8.2.3)."""

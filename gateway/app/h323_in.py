@@ -29,6 +29,7 @@ from gateway.b2bua.h323_media import (
     ChannelNegotiation,
     FastStartProposal,
     accept_fast_start,
+    h245_capabilities_of,
     offer_from_fast_start,
     read_fast_start,
 )
@@ -49,13 +50,13 @@ from gateway.h323.h245 import (
     MasterSlaveDetermined,
     UserInput,
 )
+from gateway.h323.q850 import CAUSE_INCOMPATIBLE_DESTINATION
 from gateway.sdp.errors import RemoteSdpError
-from gateway.sdp.media import MediaFormat, stream_from_sdp
+from gateway.sdp.media import MediaFormat
 from gateway.sdp.model import SessionDescription
 
 __all__ = ["H323CallIn", "dialled_of"]
 
-CAUSE_INCOMPATIBLE_DESTINATION = 88
 SETUP_TIMEOUT_S = 10.0  # How long an accepted connection may wait for Setup.
 # H.225.0 section 7.6 order: what the caller dialled, most specific first.
 _DIALLED_KINDS = (AliasKind.DIALLED_DIGITS, AliasKind.H323_ID, AliasKind.URL_ID)
@@ -269,16 +270,9 @@ class H323CallIn(H323Connection):
         if self._negotiation is not None:
             return self._negotiation.capabilities_for_h245()
         sdp = self._answered_sdp
-        streams = (
-            []
-            if sdp is None
-            else [
-                s
-                for s in (stream_from_sdp(sdp, i) for i in range(len(sdp.media)))
-                if s is not None
-            ]
-        )
-        return h245_capabilities_from_streams(streams)
+        if sdp is None:
+            return h245_capabilities_from_streams([])
+        return h245_capabilities_of(sdp)
 
     def _needs_h245_for_media(self) -> bool:
         return self._negotiation is not None

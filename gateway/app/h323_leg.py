@@ -46,7 +46,7 @@ from gateway.h323.call_messages import (
 )
 from gateway.h323.capabilities import CapabilitySetPlan, data_type_for
 from gateway.h323.codec import AliasAddress, AliasKind, TransportAddress
-from gateway.h323.errors import RemoteH323Error
+from gateway.h323.errors import CAUSE_INVALID_IE_CONTENTS, RemoteH323Error
 from gateway.h323.h245 import (
     CapabilitiesReceived,
     ChannelOpened,
@@ -57,13 +57,12 @@ from gateway.h323.h245 import (
     UserInput,
 )
 from gateway.h323.h245_messages import read_h245_address
+from gateway.h323.q850 import CAUSE_INCOMPATIBLE_DESTINATION
 from gateway.sdp.media import MediaFormat, MediaKind
 from gateway.sdp.model import SessionDescription
 
 __all__ = ["CallIdentity", "H323CallOut"]
 
-CAUSE_INVALID_IE_CONTENTS = 100
-CAUSE_INCOMPATIBLE_DESTINATION = 88
 _ANSWERED = frozenset(
     (
         CallState.OUTGOING_CALL_PROCEEDING,

@@ -27,7 +27,12 @@ from typing import Any
 from gateway.b2bua.trunks import Trunk
 from gateway.errors import H323Error
 from gateway.h323.codec import AliasAddress, AliasKind, EndpointInfo, TransportAddress
-from gateway.h323.q850 import cause_to_sip_status
+from gateway.h323.q850 import (
+    CAUSE_NETWORK_OUT_OF_ORDER,
+    CAUSE_RECOVERY_ON_TIMER_EXPIRY,
+    CAUSE_TEMPORARY_FAILURE,
+    cause_to_sip_status,
+)
 from gateway.h323.ras import (
     AdmissionConfirmed,
     AdmissionRejected,
@@ -57,9 +62,6 @@ CALL_SIGNAL_PORT = 1720
 """The H.225.0 call-signalling port we announce in RRQ (H.323 section 7.2)."""
 DEFAULT_BANDWIDTH = 7680
 """ARQ bandWidth in 100 bit/s: 384 kbit/s each way, a typical room call."""
-_CAUSE_TEMPORARY_FAILURE = 41
-_CAUSE_NETWORK_OUT_OF_ORDER = 38
-_CAUSE_TIMER_EXPIRY = 102
 _DIALLED_DIGITS = re.compile(r"[0-9#*,]{1,128}")
 
 ARJ_REASON_TO_Q850: Mapping[str, int] = {
@@ -80,8 +82,8 @@ ARJ_REASON_TO_Q850: Mapping[str, int] = {
     "noRouteToDestination": 3,
     "unallocatedNumber": 1,
     # Not ARJ reasons: what RasClient reports when no ARJ could come.
-    "timeout": _CAUSE_TIMER_EXPIRY,
-    "notRegistered": _CAUSE_NETWORK_OUT_OF_ORDER,
+    "timeout": CAUSE_RECOVERY_ON_TIMER_EXPIRY,
+    "notRegistered": CAUSE_NETWORK_OUT_OF_ORDER,
 }
 """Q.850 cause for each ARJ reason; other reasons give cause 41."""
 
@@ -107,7 +109,7 @@ class AdmissionError(H323Error):
 
 def admission_error(reason: str | None) -> AdmissionError:
     """The error for a refused admission with ``reason``."""
-    cause = ARJ_REASON_TO_Q850.get(reason or "", _CAUSE_TEMPORARY_FAILURE)
+    cause = ARJ_REASON_TO_Q850.get(reason or "", CAUSE_TEMPORARY_FAILURE)
     return AdmissionError(
         f"gatekeeper refused admission ({reason or 'no reason'})",
         reason=reason,
@@ -311,7 +313,7 @@ class GatekeeperLink:
             raise AdmissionError(
                 "the gatekeeper's ACF gives no IP address to call",
                 reason="noAddress",
-                cause=_CAUSE_TEMPORARY_FAILURE,
+                cause=CAUSE_TEMPORARY_FAILURE,
             )
         return address
 

@@ -53,6 +53,10 @@ _ALLOWED: frozenset[tuple[CallState, CallState]] = frozenset(
 )
 
 
+# States before the answer (RFC 3261 §9: a CANCEL still applies).
+_EARLY = frozenset((CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY))
+
+
 @dataclass(eq=False)
 class CallLeg:
     """One leg: its dialog, its SDP exchange and its negotiated streams."""
@@ -121,3 +125,8 @@ class Call:
     @property
     def is_ended(self) -> bool:
         return self.state is CallState.ENDED
+
+    @property
+    def is_early(self) -> bool:
+        """Not answered yet: the caller may still give up (CANCEL, Release)."""
+        return self.state in _EARLY

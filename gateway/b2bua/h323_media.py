@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,19 +96,39 @@ def streams_of_offer(offer: SessionDescription) -> list[H323Stream]:
         formats = tuple(f for f in described.formats if _is_expressible(f))
         if session_id is None or not formats:
             continue
-        rtcp = media.rtcp
-        rtcp_port = rtcp.port if rtcp is not None else media.port + 1
+        rtp, rtcp = _addresses(connection.address, media)
         streams.append(
             H323Stream(
                 index=index,
                 kind=described.kind,
                 session_id=session_id,
                 formats=formats,
-                relay_rtp=TransportAddress(host=connection.address, port=media.port),
-                relay_rtcp=TransportAddress(host=connection.address, port=rtcp_port),
+                relay_rtp=rtp,
+                relay_rtcp=rtcp,
             )
         )
     return streams
+
+
+def _addresses(
+    host: str, media: MediaDescription
+) -> tuple[TransportAddress, TransportAddress]:
+    """An m-line's RTP and RTCP addresses (RTCP on RTP+1 unless a=rtcp says)."""
+    rtcp_port = media.rtcp.port if media.rtcp is not None else media.port + 1
+    return (
+        TransportAddress(host=host, port=media.port),
+        TransportAddress(host=host, port=rtcp_port),
+    )
+
+
+def h245_capabilities_of(
+    sdp: SessionDescription, indices: Iterable[int] | None = None
+) -> CapabilitySetPlan:
+    """A TerminalCapabilitySet of ``sdp``'s m-lines (all, or ``indices``)."""
+    chosen = range(len(sdp.media)) if indices is None else indices
+    return h245_capabilities_from_streams(
+        [s for s in (stream_from_sdp(sdp, i) for i in chosen) if s is not None]
+    )
 
 
 def _is_expressible(fmt: MediaFormat) -> bool:
@@ -316,9 +336,7 @@ def accept_fast_start(
             continue
         session_id = SESSION_IDS.get(described.kind)
         chosen = described.formats[0]
-        rtp = TransportAddress(host=connection.address, port=line.port)
-        rtcp_port = line.rtcp.port if line.rtcp is not None else line.port + 1
-        rtcp = TransportAddress(host=connection.address, port=rtcp_port)
+        rtp, rtcp = _addresses(connection.address, line)
         for wants_receive in (True, False):
             proposal = next(
                 (
@@ -437,13 +455,7 @@ class ChannelNegotiation:
 
     def capabilities_for_h245(self) -> CapabilitySetPlan:
         """Our TerminalCapabilitySet: the offer's streams."""
-        return h245_capabilities_from_streams(
-            [
-                s
-                for s in (stream_from_sdp(self.offer, x.index) for x in self.streams)
-                if s is not None
-            ]
-        )
+        return h245_capabilities_of(self.offer, [s.index for s in self.streams])
 
     def on_capabilities(self, table: Any, descriptors: Any, now: float) -> None:
         """The peer's TerminalCapabilitySet (H.245 8.3)."""

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from gateway.b2bua.events import Alerting, Answer, CallEvent, Progress, Release
-from gateway.h323.q850 import cause_to_sip_status, sip_status_to_cause
+from gateway.h323.q850 import (
+    CAUSE_INCOMPATIBLE_DESTINATION,
+    CAUSE_RECOVERY_ON_TIMER_EXPIRY,
+    cause_to_sip_status,
+    sip_status_to_cause,
+)
 from gateway.sdp.errors import RemoteSdpError
 from gateway.sdp.model import SessionDescription
 from gateway.sdp.parse import parse_sdp
 from gateway.sip.message import SipResponse
-
-# Q.850 cause 102: recovery on timer expiry (no final response in time).
-CAUSE_TIMER_EXPIRY = 102
-# Q.850 cause 88: incompatible destination (an answer we cannot use).
-CAUSE_INCOMPATIBLE_DESTINATION = 88
 
 
 def event_from_response(response: SipResponse | None) -> CallEvent | None:
@@ -23,7 +23,9 @@ def event_from_response(response: SipResponse | None) -> CallEvent | None:
     with cause 88 and status 488.
     """
     if response is None:
-        return Release(cause=CAUSE_TIMER_EXPIRY, reason="callee did not answer")
+        return Release(
+            cause=CAUSE_RECOVERY_ON_TIMER_EXPIRY, reason="callee did not answer"
+        )
     status = response.status
     if status == 100:
         return None
@@ -51,7 +53,7 @@ def status_for(release: Release) -> int:
     """The SIP status that tells a SIP caller about ``release``."""
     if release.status is not None:
         return release.status
-    if release.cause == CAUSE_TIMER_EXPIRY:
+    if release.cause == CAUSE_RECOVERY_ON_TIMER_EXPIRY:
         return 408
     return cause_to_sip_status(release.cause)
 

@@ -69,17 +69,20 @@ from gateway.h323.errors import (
     LocalH323Error,
     RemoteH323Error,
 )
-from gateway.h323.q850 import cause_to_release_reason, release_reason_to_cause
+from gateway.h323.q850 import (
+    CAUSE_RECOVERY_ON_TIMER_EXPIRY,
+    CAUSE_TEMPORARY_FAILURE,
+    cause_to_release_reason,
+    release_reason_to_cause,
+)
 from gateway.h323.q931 import MessageType
 from gateway.h323.tpkt import TpktFramer
 
 __all__ = ["CallInput", "H225Call"]
 
 CAUSE_NO_ANSWER = 19
-CAUSE_TEMPORARY_FAILURE = 41
 CAUSE_RESPONSE_TO_STATUS_INQUIRY = 30
 CAUSE_NOT_COMPATIBLE_WITH_STATE = 101
-CAUSE_RECOVERY_ON_TIMER_EXPIRY = 102
 
 
 class CallInput(Enum):
